@@ -1,0 +1,141 @@
+"""The command line: `opsbackup [tui|status|demo|...]`. Imports the Textual app only for the UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_CONFIG = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opsbackup",
+        description="Watch and run the CRM's backups: checklist, jobs, disaster recovery.",
+        epilog="Exit codes of status: 0 all OK, 1 a warning (STALE/OVERDUE/WARN), 2 a failure (FAIL/FAILED), "
+               "3 configuration or internal error.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: the user config dir; env OPS_CONFIG)")
+    parser.add_argument("--base", help="root of the backup tree (overrides OPS_BACKUP_BASE)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                        help="override one setting by its TOML name, e.g. --set db_dump_stale_min=90")
+    parser.add_argument("--demo", action="store_true",
+                        help="use the demo tree (created or reused first); alone, opens the UI on it")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("tui", help="the terminal UI (the default)")
+    status = sub.add_parser("status", help="the health checklist")
+    fmt = status.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine output")
+    fmt.add_argument("--prom", action="store_true", help="node_exporter textfile format")
+    status.add_argument("--output", type=Path, help="write to this file atomically instead of stdout")
+    demo = sub.add_parser("demo", help="create or reuse the demo tree and its private MariaDB, then open the UI")
+    demo.add_argument("--dir", type=Path, help="demo folder (default: the user data dir)")
+    demo.add_argument("--stop", action="store_true", help="stop the demo's private MariaDB")
+    demo.add_argument("--no-ui", action="store_true", help="prepare the demo and print its settings file; no UI")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, str]:
+    from .core.settings import ConfigError
+
+    flags: dict[str, str] = {}
+    for item in args.overrides:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item}", "expected NAME=VALUE, e.g. --set db_dump_stale_min=90")
+        flags[name.strip()] = value
+    if args.base is not None:
+        flags["backup_base"] = args.base
+    return flags
+
+
+def _say(text: str) -> None:
+    print(f"opsbackup: {text}", file=sys.stderr, flush=True)
+
+
+def _prepare_demo(folder: Path | None) -> Path:
+    from .core.demo import default_demo_dir, ensure_demo
+
+    info = ensure_demo(folder or default_demo_dir(), say=_say)
+    for note in info.notes:
+        _say(note)
+    return info.paths.config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .core.settings import ConfigError, load_settings
+
+    command = args.command or "tui"
+    try:
+        if command == "demo" and args.stop:
+            from .core.demo import DemoPaths, default_demo_dir, stop_server
+
+            stop_server(DemoPaths((args.dir or default_demo_dir()).expanduser().resolve()), _say)
+            return 0
+        config = args.config
+        if command == "demo" or args.demo:
+            config = _prepare_demo(getattr(args, "dir", None))
+            if command == "demo" and args.no_ui:
+                print(config)
+                return 0
+            if command == "demo":
+                command = "tui"
+        settings = load_settings(_flags(args), config_path=config)
+    except ConfigError as exc:
+        print(f"opsbackup: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (RuntimeError, OSError) as exc:
+        print(f"opsbackup: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    if command == "status":
+        return _status(settings, args)
+    if command == "tui":
+        from .app import run_app
+
+        return run_app(settings)
+    raise AssertionError(command)
+
+
+def _status(settings, args: argparse.Namespace) -> int:
+    from .core.checks import overall, run_checks
+
+    try:
+        results = run_checks(settings)
+    except Exception as exc:  # noqa: BLE001 - monitoring must get exit 3, not a traceback
+        print(f"opsbackup: internal error while checking: {exc!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    worst = overall(results)
+    if args.json:
+        text = json.dumps({"overall": worst.value, "exit_code": worst.exit_code,
+                           "checks": [r.to_json() for r in results]}, indent=2) + "\n"
+    elif args.prom:
+        from .core.prom import render_prom
+
+        text = render_prom(results, settings)
+    elif args.output is None and sys.stdout.isatty():
+        from .render import print_checklist
+
+        print_checklist(results, settings, worst)
+        return worst.exit_code
+    else:
+        from .core.fmt import age_words
+
+        text = "".join(f"{r.id:<17} {r.status.value:<8} {age_words(r.age_seconds):>12}  {r.detail}\n" for r in results)
+        text += f"overall: {worst.value}\n"
+    if args.output is not None:
+        from .core.atomic import write_atomic
+
+        write_atomic(args.output, text, 0o644)
+    else:
+        sys.stdout.write(text)
+    return worst.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

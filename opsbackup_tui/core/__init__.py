@@ -1,0 +1,1 @@
+"""Pure logic and subprocess runners. Never imports Textual (tests/test_import_hygiene.py)."""

@@ -1,0 +1,282 @@
+"""The health checklist of the runbook (§1, §7): five checks, each a CheckResult."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .fmt import age_words, one_line, size_words
+from .settings import Settings
+from .tree import BackupTree, VerifyLog, read_kv_file
+
+# A file this far in the future is clock skew, not "fresh".
+SKEW_TOLERANCE_S = 120
+METRICS_BODY_LIMIT = 8 * 1024 * 1024
+
+CHECK_IDS = ("db_dump", "uploads_snapshot", "verify_restore", "metrics", "ops_log")
+
+
+class Status(str, Enum):
+    OK = "OK"
+    SKIPPED = "SKIPPED"
+    STALE = "STALE"
+    OVERDUE = "OVERDUE"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def rank(self) -> int:
+        """0 fine, 1 warning, 2 unknown, 3 failure: the order used to pick the overall state."""
+        return _RANK[self]
+
+    @property
+    def exit_code(self) -> int:
+        """Monitoring-plugin convention: 0 OK, 1 warning, 2 critical, 3 unknown."""
+        return (0, 1, 3, 2)[self.rank]
+
+
+_RANK = {
+    Status.OK: 0, Status.SKIPPED: 0,
+    Status.STALE: 1, Status.OVERDUE: 1, Status.WARN: 1,
+    Status.UNKNOWN: 2,
+    Status.FAIL: 3, Status.FAILED: 3,
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    status: Status
+    age_seconds: float | None
+    path: str | None
+    detail: str
+    threshold_seconds: float | None = None
+    facts: dict = field(default_factory=dict, compare=False)  # numbers for --prom and the UI
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 1),
+            "path": self.path,
+            "detail": self.detail,
+            "threshold_seconds": self.threshold_seconds,
+            **self.facts,
+        }
+
+
+def overall(results: Iterable[CheckResult]) -> Status:
+    worst = Status.OK
+    for result in results:
+        if result.status.rank > worst.rank:
+            worst = result.status
+    return worst
+
+
+def _skewed(check_id: str, age: float, path: Path, threshold: float) -> CheckResult:
+    return CheckResult(check_id, Status.WARN, age, str(path),
+                       f"clock skew: {path.name} has an mtime {age_words(-age)} in the future; "
+                       "check the host clock (timedatectl) before trusting this check", threshold)
+
+
+def check_db_dump(settings: Settings, tree: BackupTree, now: float) -> CheckResult:
+    stale, fail = settings.db_dump_stale_min * 60, settings.db_dump_fail_min * 60
+    folder = settings.db_dir
+    if tree.db.error:
+        return CheckResult("db_dump", Status.FAIL, None, str(folder), tree.db.error, stale)
+    skipped: list[str] = []
+    latest = None
+    for dump in tree.iter_dumps(with_checksum_only=False):
+        if dump.sha_path is None:
+            skipped.append(f"{dump.name} has no .sha256")
+        elif dump.expected_sha256() is None:
+            skipped.append(f"{dump.name}.sha256 is malformed")
+        else:
+            latest = dump
+            break
+    note = f" (newer {skipped[0]}: ignored)" if skipped else ""
+    if latest is None:
+        return CheckResult("db_dump", Status.FAIL, None, str(folder),
+                           f"no valid dump in {folder}{note}; run a DB backup (d / opsbackup run db_backup)", stale)
+    try:
+        age = now - latest.mtime
+    except OSError as exc:
+        return CheckResult("db_dump", Status.FAIL, None, str(latest.path), f"cannot stat {latest.name}: {exc.strerror}", stale)
+    if age < -SKEW_TOLERANCE_S:
+        return _skewed("db_dump", age, latest.path, stale)
+    what = f"{latest.name} ({size_words(latest.size)}), {age_words(max(age, 0))} old{note}"
+    facts = {"size_bytes": latest.size, "mtime": latest.mtime}
+    if age < stale:
+        return CheckResult("db_dump", Status.OK, age, str(latest.path), what, stale, facts)
+    if age < fail:
+        return CheckResult("db_dump", Status.STALE, age, str(latest.path),
+                           f"{what}; STALE after {age_words(stale)}: check the cron, run a DB backup", stale, facts)
+    return CheckResult("db_dump", Status.FAIL, age, str(latest.path),
+                       f"{what}; FAIL after {age_words(fail)}: run a DB backup now and find why the nightly one stopped",
+                       stale, facts)
+
+
+def check_uploads_snapshot(settings: Settings, tree: BackupTree, now: float) -> CheckResult:
+    stale = settings.snapshot_stale_min * 60
+    folder = settings.snapshots_dir
+    if tree.snapshots.error:
+        return CheckResult("uploads_snapshot", Status.FAIL, None, str(folder), tree.snapshots.error, stale)
+    marker = tree.latest_marker()
+    if marker is None:
+        return CheckResult("uploads_snapshot", Status.FAIL, None, str(folder),
+                           f"no snapshot marker in {folder}; run an uploads snapshot (s / opsbackup run snapshot)", stale)
+    try:
+        age = now - marker.mtime
+        snapshot_id = read_kv_file(marker.path).get("snapshot_id", "?")
+    except OSError as exc:
+        return CheckResult("uploads_snapshot", Status.FAIL, None, str(marker.path),
+                           f"cannot read {marker.name}: {exc.strerror}", stale)
+    if age < -SKEW_TOLERANCE_S:
+        return _skewed("uploads_snapshot", age, marker.path, stale)
+    what = f"snapshot {snapshot_id} ({marker.name}), {age_words(max(age, 0))} old"
+    if age < stale:
+        return CheckResult("uploads_snapshot", Status.OK, age, str(marker.path), what, stale)
+    return CheckResult("uploads_snapshot", Status.STALE, age, str(marker.path),
+                       f"{what}; STALE after {age_words(stale)}: run the snapshot job", stale)
+
+
+def check_verify_restore(settings: Settings, tree: BackupTree, now: float) -> CheckResult:
+    overdue = settings.verify_overdue_hours * 3600
+    folder = settings.verify_dir
+    if tree.verify.error:
+        return CheckResult("verify_restore", Status.FAIL, None, str(folder), tree.verify.error, overdue)
+    entry = tree.latest_verify_log()
+    if entry is None:
+        return CheckResult("verify_restore", Status.FAIL, None, str(folder),
+                           f"no verify log in {folder}; run a verify restore (v / opsbackup run verify)", overdue)
+    try:
+        age = now - entry.mtime
+        log = VerifyLog.read(entry.path)
+    except OSError as exc:
+        return CheckResult("verify_restore", Status.FAIL, None, str(entry.path),
+                           f"cannot read {entry.name}: {exc.strerror}", overdue)
+    if age < -SKEW_TOLERANCE_S:
+        return _skewed("verify_restore", age, entry.path, overdue)
+    dump = log.dump or "?"
+    if log.result == "FAIL":
+        reason = one_line(log.error or "no error recorded")
+        return CheckResult("verify_restore", Status.FAILED, age, str(entry.path),
+                           f"verify of {dump} FAILED {age_words(max(age, 0))} ago: {reason}; check the dump's integrity and the logs",
+                           overdue)
+    if not log.ok:
+        return CheckResult("verify_restore", Status.FAILED, age, str(entry.path),
+                           f"{entry.name} has no valid result line (result: {log.result}); run a verify restore", overdue)
+    what = f"{dump}: {log.tables if log.tables is not None else '?'} tables OK, {age_words(max(age, 0))} ago"
+    if age < overdue:
+        return CheckResult("verify_restore", Status.OK, age, str(entry.path), what, overdue)
+    return CheckResult("verify_restore", Status.OVERDUE, age, str(entry.path),
+                       f"{what}; OVERDUE after {age_words(overdue)}: run a verify restore", overdue)
+
+
+def check_metrics(settings: Settings) -> CheckResult:
+    url = settings.metrics_url
+    timeout = settings.metrics_timeout_s
+    if url is None:
+        return CheckResult("metrics", Status.SKIPPED, None, None, "OPS_METRICS_URL is not set", timeout)
+    import httpx
+
+    from .promtext import PromParseError, count_samples
+
+    started = time.monotonic()
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+            with client.stream("GET", url, headers={"Accept": "text/plain"}) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if time.monotonic() - started > timeout:
+                        # httpx's timeouts are per read: a server that dribbles bytes needs a total deadline.
+                        return CheckResult("metrics", Status.FAIL, None, url, f"timeout after {timeout:g} s", timeout)
+                    if len(body) > METRICS_BODY_LIMIT:
+                        return CheckResult("metrics", Status.FAIL, None, url,
+                                           f"body larger than {size_words(METRICS_BODY_LIMIT)}", timeout)
+    except httpx.TimeoutException:
+        return CheckResult("metrics", Status.FAIL, None, url, f"timeout after {timeout:g} s", timeout)
+    except httpx.ConnectError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else one_line(str(exc) or "cannot connect")
+        return CheckResult("metrics", Status.FAIL, None, url, reason, timeout)
+    except httpx.HTTPError as exc:
+        return CheckResult("metrics", Status.FAIL, None, url, one_line(f"{type(exc).__name__}: {exc}"), timeout)
+    took = (time.monotonic() - started) * 1000
+    if response.status_code != 200:
+        return CheckResult("metrics", Status.FAIL, None, url, f"HTTP {response.status_code} (expected 200)", timeout)
+    try:
+        samples = count_samples(bytes(body).decode("utf-8"))
+    except UnicodeDecodeError:
+        return CheckResult("metrics", Status.FAIL, None, url, "parse error: body is not UTF-8 text", timeout)
+    except PromParseError as exc:
+        return CheckResult("metrics", Status.FAIL, None, url, one_line(f"parse error: {exc}"), timeout)
+    return CheckResult("metrics", Status.OK, None, url, f"HTTP 200, {samples} samples in {took:.0f} ms", timeout)
+
+
+def check_ops_log(settings: Settings, now: float) -> CheckResult:
+    from .opslog import scan_alerts
+
+    path = settings.log_path
+    try:
+        scan = scan_alerts(path, settings.state_dir, settings.log_window_kib * 1024)
+    except FileNotFoundError:
+        return CheckResult("ops_log", Status.WARN, None, str(path),
+                           f"no ops.log at {path} yet; check OPS_LOG_PATH if jobs have run")
+    except OSError as exc:
+        return CheckResult("ops_log", Status.WARN, None, str(path), f"cannot read {path}: {exc.strerror}")
+    scope = "since acknowledged" if scan.acknowledged else "never acknowledged"
+    if scan.window_cut:
+        scope += f", last {size_words(settings.log_window_kib * 1024)} read"
+    if scan.count == 0:
+        return CheckResult("ops_log", Status.OK, None, str(path), f"no FAIL/alert lines ({scope})")
+    newest = scan.newest
+    age = None
+    if newest is not None and newest.time is not None:
+        age = now - newest.time.timestamp()
+    text = one_line(newest.raw if newest else "", 160)
+    return CheckResult("ops_log", Status.WARN, age, str(path),
+                       f"{scan.count} FAIL/alert line{'s' if scan.count != 1 else ''} ({scope}); newest: {text}; press a to acknowledge")
+
+
+def run_checks(settings: Settings, now: float | None = None, clock: Callable[[], float] = time.time) -> list[CheckResult]:
+    """All five checks. The metrics request runs in a thread while the tree is scanned."""
+    now = clock() if now is None else now
+    box: list[CheckResult] = []
+
+    def metrics() -> None:
+        try:
+            box.append(check_metrics(settings))
+        except Exception as exc:  # noqa: BLE001 - a check never takes the checklist down
+            box.append(CheckResult("metrics", Status.UNKNOWN, None, settings.metrics_url, one_line(f"internal error: {exc!r}")))
+
+    thread = None
+    if settings.metrics_url is not None:
+        thread = threading.Thread(target=metrics, name="metrics-check", daemon=True)
+        thread.start()
+    else:
+        metrics()
+    tree = BackupTree(settings.backup_base)
+    results = [
+        _guard("db_dump", lambda: check_db_dump(settings, tree, now)),
+        _guard("uploads_snapshot", lambda: check_uploads_snapshot(settings, tree, now)),
+        _guard("verify_restore", lambda: check_verify_restore(settings, tree, now)),
+    ]
+    if thread is not None:
+        thread.join()
+    results.append(box[0])
+    results.append(_guard("ops_log", lambda: check_ops_log(settings, now)))
+    return results
+
+
+def _guard(check_id: str, run: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+        return CheckResult(check_id, Status.UNKNOWN, None, None, one_line(f"internal error: {exc!r}"))

@@ -1,0 +1,142 @@
+"""MySQL/MariaDB access: connection settings, private option files, client detection, pymysql.
+
+Passwords reach client programs only through a 0600 option file in a private 0700 temp dir
+(`--defaults-extra-file`), never argv or MYSQL_PWD. pymysql is blocking: call it from threads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .settings import Secret, Settings
+
+
+class DatabaseError(Exception):
+    """A database problem explained for an operator (what failed, what to do)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 3306
+    socket: Path | None = None
+    user: str | None = None
+    password: Secret | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ServerConfig":
+        return cls(settings.db_host, settings.db_port, settings.db_socket, settings.db_user, settings.db_password)
+
+    def describe(self) -> str:
+        where = f"socket {self.socket}" if self.socket else f"{self.host}:{self.port}"
+        return f"{self.user or '(no user)'}@{where}"
+
+    def preflight(self) -> None:
+        """Say exactly what is missing before any client runs."""
+        if not self.user:
+            raise DatabaseError("no database user configured: set OPS_DB_USER (or DB_USERNAME in the CRM .env)")
+        if self.socket is not None and not self.socket.exists():
+            raise DatabaseError(
+                f"the MySQL socket {self.socket} does not exist: is the server running? "
+                "(OPS_DB_SOCKET; for the demo run `opsbackup demo` again, which needs mariadbd: apt install mariadb-server)"
+            )
+
+
+def _option_value(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+@contextmanager
+def defaults_file(server: ServerConfig) -> Iterator[Path]:
+    """A [client] option file readable only by us, removed on exit whatever happens."""
+    folder = tempfile.mkdtemp(prefix="opsbackup-my-")
+    path = Path(folder) / "client.cnf"
+    try:
+        lines = ["[client]"]
+        if server.user:
+            lines.append(f"user={_option_value(server.user)}")
+        if server.password is not None:
+            lines.append(f"password={_option_value(server.password.reveal())}")
+        if server.socket is not None:
+            lines.append(f"socket={_option_value(str(server.socket))}")
+            lines.append("protocol=socket")
+        else:
+            lines.append(f"host={_option_value(server.host)}")
+            lines.append(f"port={server.port}")
+            lines.append("protocol=tcp")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def find_program(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def client_program() -> str:
+    found = find_program("mariadb", "mysql")
+    if not found:
+        raise DatabaseError("no MySQL client found: install mariadb-client (apt install mariadb-client)")
+    return found
+
+
+def dump_program() -> str:
+    found = find_program("mariadb-dump", "mysqldump")
+    if not found:
+        raise DatabaseError("no mysqldump found: install mariadb-client (apt install mariadb-client)")
+    return found
+
+
+def connect(server: ServerConfig, database: str | None = None, timeout: float = 10.0):
+    """A pymysql connection (blocking: threads only). Errors become DatabaseError with a next step."""
+    import pymysql
+
+    server.preflight()
+    kwargs = dict(
+        user=server.user,
+        password=server.password.reveal() if server.password else "",
+        database=database,
+        connect_timeout=timeout,
+        read_timeout=None,
+        charset="utf8mb4",
+        autocommit=True,
+    )
+    if server.socket is not None:
+        kwargs["unix_socket"] = str(server.socket)
+    else:
+        kwargs["host"], kwargs["port"] = server.host, server.port
+    try:
+        return pymysql.connect(**kwargs)
+    except pymysql.err.OperationalError as exc:
+        raise DatabaseError(explain_error(exc, server)) from None
+
+
+def explain_error(exc: Exception, server: ServerConfig) -> str:
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code in (1045, 1698):
+        return (f"access denied for {server.describe()}: check OPS_DB_USER and the password "
+                "(OPS_DB_PASSWORD_FILE)")
+    if code in (2002, 2003, 2006, 2013):
+        return f"cannot reach the MySQL server at {server.describe()}: is it running? (error {code})"
+    if code == 1049:
+        return f"unknown database ({exc.args[1] if len(exc.args) > 1 else ''}): check OPS_DB_NAME"
+    message = exc.args[1] if len(exc.args) > 1 else str(exc)
+    return f"MySQL error {code}: {message}" if code else f"MySQL error: {message}"
+
+
+def quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
