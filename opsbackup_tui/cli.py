@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Sequence
 
 EXIT_CONFIG = 3
+EXIT_FAILED = 1
+EXIT_BUSY = 75  # EX_TEMPFAIL: the same job runs elsewhere; cron may simply try again later
+JOB_NAMES = ("db_backup", "snapshot", "verify", "report", "evaluate")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="machine output")
     fmt.add_argument("--prom", action="store_true", help="node_exporter textfile format")
     status.add_argument("--output", type=Path, help="write to this file atomically instead of stdout")
+    run = sub.add_parser("run", help="run one job (the runbook's `ops:activity NAME`)",
+                         description="Exit 0 on success, 1 on failure, 75 when the same job already runs, "
+                                     "130/143 when cancelled by SIGINT/SIGTERM, 3 on a configuration error.")
+    run.add_argument("job", choices=JOB_NAMES)
+    run.add_argument("--auto", action="store_true",
+                     help="for cron: verify runs only when OPS_VERIFY_AUTO is on")
     demo = sub.add_parser("demo", help="create or reuse the demo tree and its private MariaDB, then open the UI")
     demo.add_argument("--dir", type=Path, help="demo folder (default: the user data dir)")
     demo.add_argument("--stop", action="store_true", help="stop the demo's private MariaDB")
@@ -95,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if command == "status":
         return _status(settings, args)
+    if command == "run":
+        return _run(settings, args)
     if command == "tui":
         from .app import run_app
 
@@ -135,6 +146,54 @@ def _status(settings, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return worst.exit_code
+
+
+def make_job(name: str, settings):
+    if name == "db_backup":
+        from .core.jobs.dump import DumpJob as job_class
+    elif name == "snapshot":
+        from .core.jobs.snapshot import SnapshotJob as job_class
+    elif name == "verify":
+        from .core.jobs.verify import VerifyJob as job_class
+    elif name == "report":
+        from .core.jobs.report import ReportJob as job_class
+    else:
+        from .core.jobs.evaluate import EvaluateJob as job_class
+    return job_class(settings)
+
+
+def _run(settings, args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    if args.job == "verify" and args.auto and not settings.verify_auto:
+        print("opsbackup: OPS_VERIFY_AUTO is off: the automatic verify does nothing", file=sys.stderr)
+        return 0
+    from .core.jobs.base import run_job
+
+    job = make_job(args.job, settings)
+    if sys.stderr.isatty():
+        from .render import RichJobRenderer as renderer_class
+    else:
+        from .core.plain import PlainJobRenderer as renderer_class
+    renderer = renderer_class()
+    received: list[int] = []
+
+    async def main_task() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), task.cancel()))
+        try:
+            finished = await run_job(job, renderer)
+        except asyncio.CancelledError:
+            return 143 if received and received[0] == signal.SIGTERM else 130
+        if finished.ok:
+            return 0
+        return EXIT_BUSY if finished.busy else EXIT_FAILED
+
+    with renderer:
+        return asyncio.run(main_task())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,264 @@
+"""DB backup: mysqldump/mariadb-dump | pigz into db/, sha256 while writing, atomic publish.
+
+The dump's stdout passes through us (to see table names and the `-- Dump completed` trailer) into
+the compressor; its output is hashed and written to `full-….sql.gz.partial` (0600). Only when both
+programs exited 0 and the trailer is there: fsync, chmod 0640, rename, `.sha256` (atomic), fsync
+the folder. Any failure or cancel removes the partial file: no `full-*` file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from ..atomic import fsync_dir, write_atomic
+from ..events import Progress
+from ..fmt import size_words
+from ..mysql import DatabaseError, ServerConfig, connect, defaults_file, dump_program
+from ..proc import CHUNK, Child, run_blocking, shown, write_all
+from ..tree import BackupTree, format_stamp
+from .base import Job, JobContext, JobError, Outcome, Rate
+
+DUMP_FLAGS = ("--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob",
+              "--default-character-set=utf8mb4", "--no-tablespaces")
+_TABLE = re.compile(rb"^-- Table structure for table `((?:[^`\n]|``)+)`", re.M)
+TRAILER = b"\n-- Dump completed"
+
+
+def detect_flavour(program: str) -> str:
+    """'mariadb' or 'mysql', from `--version` (Debian's mysqldump is MariaDB's)."""
+    out = subprocess.run([program, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         check=False, errors="replace")
+    return "mariadb" if "mariadb" in (out.stdout + out.stderr).lower() else "mysql"
+
+
+def compressor() -> list[str]:
+    pigz = shutil.which("pigz")
+    if pigz:
+        return [pigz, "-c", "-6"]
+    return [shutil.which("gzip") or "gzip", "-c", "-6"]
+
+
+class _Stream:
+    """What the relay threads learn, read by the progress ticker."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.tables = 0
+        self.current = ""
+        self.tail = b""
+        self.errors: list[str] = []
+        self.sha = hashlib.sha256()
+
+    def scan(self, chunk: bytes) -> None:
+        # Table headers rarely straddle chunks; a missed one only makes the counter lag.
+        names = _TABLE.findall(chunk)
+        if names:
+            self.tables += len(names)
+            self.current = names[-1].decode("utf-8", errors="replace")
+        self.tail = (self.tail + chunk[-256:])[-256:]
+
+
+class DumpJob(Job):
+    kind = "db_backup"
+    title = "DB backup"
+    next_step = "check the DB server and credentials (OPS_DB_*), then run `opsbackup run db_backup`"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.server = ServerConfig.from_settings(settings)
+
+    def _argv(self, program: str, cnf: str, extra: tuple[str, ...] = ()) -> list[str]:
+        return [program, f"--defaults-extra-file={cnf}", *DUMP_FLAGS, *extra, self.settings.db_name or "?"]
+
+    def plan(self) -> list[str]:
+        program = shutil.which("mariadb-dump") or shutil.which("mysqldump") or "mysqldump"
+        argv = self._argv(program, "<private 0600 option file>")
+        return [
+            f"{shown(argv)} | {shown(compressor())}",
+            f"as {self.server.describe()}, database {self.settings.db_name or '(OPS_DB_NAME not set)'}",
+            f"writes {self.settings.db_dir}/full-YYYYmmdd-HHMM.sql.gz and its .sha256",
+        ]
+
+    def _preflight(self) -> tuple[Path, int | None]:
+        if not self.settings.db_name:
+            raise JobError("no database to dump: set OPS_DB_NAME (or DB_DATABASE in the CRM .env)",
+                           next_step="set OPS_DB_NAME")
+        try:
+            self.server.preflight()
+        except DatabaseError as exc:
+            raise JobError(str(exc)) from None
+        folder = self.settings.db_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+        except OSError as exc:
+            raise JobError(f"cannot create {folder}: {exc.strerror}", next_step="check OPS_BACKUP_BASE") from None
+        last = BackupTree(self.settings.backup_base).latest_dump()
+        last_size = last.size if last else None
+        if last_size:
+            st = os.statvfs(folder)
+            free = st.f_bavail * st.f_frsize
+            need = int(last_size * self.settings.free_space_factor)
+            if free < need:
+                raise JobError(
+                    f"not enough free space in {folder}: {size_words(free)} free, {size_words(need)} needed "
+                    f"({self.settings.free_space_factor:g} × the last dump's {size_words(last_size)})",
+                    next_step="free space in the backup volume (old dumps, reports), or lower OPS_FREE_SPACE_FACTOR")
+        return folder, last_size
+
+    def _gtid_flags(self, flavour: str) -> tuple[str, ...]:
+        if flavour != "mysql":
+            return ()
+        conn = connect(self.server)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@GLOBAL.gtid_mode")
+                mode = str(cur.fetchone()[0]).upper()
+        finally:
+            conn.close()
+        return ("--set-gtid-purged=OFF",) if mode.startswith("ON") else ()
+
+    async def execute(self, ctx: JobContext) -> Outcome:
+        import asyncio
+
+        folder, last_size = self._preflight()
+        try:
+            program = dump_program()
+        except DatabaseError as exc:
+            raise JobError(str(exc)) from None
+        flavour = await asyncio.to_thread(detect_flavour, program)
+        try:
+            extra = await asyncio.to_thread(self._gtid_flags, flavour)
+        except DatabaseError as exc:
+            raise JobError(str(exc)) from None
+
+        stamp = format_stamp(datetime.fromtimestamp(ctx.clock()))
+        final = folder / f"full-{stamp}.sql.gz"
+        if final.exists() or final.with_name(final.name + ".sha256").exists():
+            raise JobError(f"{final.name} already exists; dumps are never overwritten",
+                           next_step="wait a minute and run the DB backup again")
+        partial = folder / f"{final.name}.partial"
+        try:
+            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise JobError(f"{partial.name} exists: another dump is being written (or crashed)",
+                           next_step=f"check no dump runs (lock), then remove {partial}") from None
+        published = False
+        try:
+            with defaults_file(self.server) as cnf:
+                argv = self._argv(program, str(cnf), extra)
+                ctx.phase("dumping", f"{shown([program, '--defaults-extra-file=…', *argv[2:]])} | "
+                                     f"{shown(compressor())} > {partial.name}")
+                stream = await self._run_pipeline(ctx, argv, out_fd, last_size)
+            os.fsync(out_fd)
+            os.close(out_fd)
+            out_fd = -1
+            digest = stream.sha.hexdigest()
+            ctx.phase("publishing", f"{partial.name} → {final.name}, {final.name}.sha256")
+            os.chmod(partial, 0o640)
+            os.rename(partial, final)
+            published = True
+            write_atomic(final.with_name(final.name + ".sha256"), f"{digest}  {final.name}\n", 0o640)
+            fsync_dir(folder)
+        except BaseException:
+            if out_fd >= 0:
+                os.close(out_fd)
+            partial.unlink(missing_ok=True)
+            if published:
+                # The .sha256 could not be written: a dump without it never counts, but say so.
+                final.unlink(missing_ok=True)
+            raise
+        change = ""
+        if last_size:
+            change = f", {100.0 * (stream.written - last_size) / last_size:+.1f} % against the last dump"
+        return Outcome(
+            f"{final.name}: {size_words(stream.written)}, {stream.tables} tables{change}",
+            {"path": str(final), "sha256": digest, "size": stream.written, "tables": stream.tables,
+             "flavour": flavour},
+        )
+
+    async def _run_pipeline(self, ctx: JobContext, argv: list[str], out_fd: int, expected: int | None) -> _Stream:
+        stream = _Stream()
+        rate = Rate()
+        dump = Child(argv, redact=ctx.redact, on_line=ctx.output_threadsafe)
+        try:
+            gz = Child(compressor(), redact=ctx.redact, on_line=ctx.output_threadsafe, stdin=subprocess.PIPE)
+        except BaseException:
+            dump.stop(0)
+            dump.wait()
+            raise
+        children = (dump, gz)
+
+        def stop_all() -> None:
+            for child in children:
+                child.stop(grace=5.0)
+
+        def pump() -> None:
+            src, dst = dump.proc.stdout.fileno(), gz.proc.stdin.fileno()
+            try:
+                while chunk := os.read(src, CHUNK):
+                    stream.scan(chunk)
+                    write_all(dst, chunk)
+            except OSError as exc:
+                stream.errors.append(f"feeding the compressor failed: {exc.strerror}")
+                stop_all()
+            finally:
+                gz.proc.stdin.close()
+                dump.proc.stdout.close()
+
+        def collect() -> None:
+            src = gz.proc.stdout.fileno()
+            try:
+                while chunk := os.read(src, CHUNK):
+                    stream.sha.update(chunk)
+                    write_all(out_fd, chunk)
+                    stream.written += len(chunk)
+            except OSError as exc:
+                where = "no space left in db/" if exc.errno == 28 else f"writing the dump failed: {exc.strerror}"
+                stream.errors.append(where)
+                stop_all()
+            finally:
+                gz.proc.stdout.close()
+
+        def relay() -> tuple[int, int]:
+            threads = [threading.Thread(target=pump, daemon=True), threading.Thread(target=collect, daemon=True)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return dump.wait(), gz.wait()
+
+        def sample() -> Progress:
+            detail = f"{stream.tables} tables" + (f", current: {stream.current}" if stream.current else "")
+            return Progress(self.kind, stream.written, None, "bytes", rate(stream.written), detail)
+
+        async with ctx.ticker(sample):
+            dump_rc, gz_rc = await run_blocking(relay, stop_all)
+
+        tail = "\n".join(dump.stderr.lines)
+        if stream.errors:
+            raise JobError(stream.errors[0], stderr_tail=tail,
+                           next_step="free space in the backup volume, then run `opsbackup run db_backup`"
+                           if "space" in stream.errors[0] else None)
+        if dump_rc != 0:
+            reason = _dump_failure(tail)
+            raise JobError(f"{Path(argv[0]).name} exited {dump_rc}: {reason}", stderr_tail=tail)
+        if gz_rc != 0:
+            raise JobError(f"{compressor()[0]} exited {gz_rc}", stderr_tail="\n".join(gz.stderr.lines))
+        if TRAILER not in stream.tail:
+            raise JobError("the dump has no `-- Dump completed` trailer: it was cut short", stderr_tail=tail)
+        return stream
+
+
+def _dump_failure(tail: str) -> str:
+    lines = [line for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower() or "got" in line.lower():
+            return line.strip()
+    return lines[-1].strip() if lines else "no error message"

@@ -1,0 +1,147 @@
+"""Uploads snapshot: `restic backup --tag uploads --json`, progress from its status lines, the
+marker written only on exit 0 (exit 3 = incomplete snapshot = failure, with the unreadable paths).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime
+
+from ..atomic import write_atomic
+from ..events import Progress
+from ..fmt import size_words
+from ..proc import Child, run_blocking, shown
+from ..restic import ResticConfig, ResticError, explain, invocation
+from ..tree import format_stamp
+from .base import Job, JobContext, JobError, Outcome, Rate
+
+
+class SnapshotJob(Job):
+    kind = "snapshot"
+    title = "Uploads snapshot"
+    next_step = "check CRM_UPLOADS_PATH and the restic repository, then run `opsbackup run snapshot`"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.restic = ResticConfig.from_settings(settings)
+
+    def _args(self) -> list[str]:
+        return ["backup", "--tag", "uploads", "--json", str(self.settings.uploads_path)]
+
+    def plan(self) -> list[str]:
+        return [
+            f"restic {shown(self._args())}",
+            f"repository {self.settings.restic_repository or '(RESTIC_REPOSITORY not set)'}",
+            f"writes {self.settings.snapshots_dir}/snapshot-YYYYmmdd-HHMM.txt after a complete snapshot",
+        ]
+
+    def _preflight(self) -> None:
+        uploads = self.settings.uploads_path
+        if uploads is None:
+            raise JobError("no uploads directory configured: set CRM_UPLOADS_PATH", next_step="set CRM_UPLOADS_PATH")
+        if not uploads.is_dir():
+            raise JobError(f"the uploads directory {uploads} does not exist (or is not a directory)",
+                           next_step="check CRM_UPLOADS_PATH and that the uploads volume is mounted")
+        try:
+            with os.scandir(uploads) as it:
+                empty = next(it, None) is None
+        except OSError as exc:
+            raise JobError(f"cannot read {uploads}: {exc.strerror}") from None
+        if empty:
+            raise JobError(f"the uploads directory {uploads} is empty: refusing to snapshot nothing",
+                           next_step="check that the uploads volume is mounted (an empty snapshot hides data loss)")
+        try:
+            self.restic.preflight()
+        except ResticError as exc:
+            raise JobError(str(exc)) from None
+
+    async def execute(self, ctx: JobContext) -> Outcome:
+        self._preflight()
+        started = time.monotonic()
+        when = datetime.fromtimestamp(ctx.clock())
+        status: dict = {}
+        summary: dict = {}
+        errors: list[str] = []
+        rate = Rate()
+
+        def on_stdout(line: str) -> None:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                ctx.output_threadsafe(line)
+                return
+            kind = event.get("message_type")
+            # restic 0.14 labels its scan_finished event "status" too: it has an "action" key.
+            if kind == "status" and "action" not in event:
+                status.update(event)
+            elif kind == "summary":
+                summary.update(event)
+
+        def on_stderr(line: str) -> None:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                ctx.output_threadsafe(line)
+                return
+            if event.get("message_type") == "error":
+                item = event.get("item") or "?"
+                errors.append(str(item))
+                ctx.output_threadsafe(f"cannot read {item} ({event.get('during', 'backup')})")
+
+        with invocation(self.restic, *self._args()) as inv:
+            ctx.phase("snapshot", shown([os.path.basename(inv.argv[0]), *inv.argv[1:]]))
+            child = Child(inv.argv, redact=ctx.redact, on_line=on_stderr, env=inv.env, pass_fds=inv.pass_fds,
+                          stdout=subprocess.PIPE, first_signal=signal.SIGINT)
+
+            def relay() -> int:
+                for raw in child.proc.stdout:
+                    on_stdout(raw.decode("utf-8", errors="replace").strip())
+                child.proc.stdout.close()
+                return child.wait()
+
+            def sample() -> Progress:
+                done = int(status.get("bytes_done", 0))
+                total = status.get("total_bytes")
+                files = f"{status.get('files_done', 0)}/{status.get('total_files', '?')} files"
+                return Progress(self.kind, done, int(total) if total else None, "bytes", rate(done), files)
+
+            # SIGINT first: restic 0.14 leaves a stale repository lock when killed with SIGTERM.
+            async with ctx.ticker(sample):
+                code = await run_blocking(relay, lambda: child.stop(grace=15.0))
+
+        tail = child.stderr.tail
+        if code == 3:
+            shown_items = ", ".join(errors[:10]) + (f" and {len(errors) - 10} more" if len(errors) > 10 else "")
+            raise JobError(f"incomplete snapshot (restic exit 3): {len(errors)} unreadable "
+                           f"path{'s' if len(errors) != 1 else ''}: {shown_items or 'see the output'}; no marker written",
+                           next_step="fix the permissions of the listed files, then run `opsbackup run snapshot`",
+                           stderr_tail=tail)
+        if code != 0:
+            raise JobError(explain(tail, code, self.settings.restic_repository), stderr_tail=tail)
+        if not summary.get("snapshot_id"):
+            raise JobError("restic exited 0 without a summary line: no snapshot id, no marker written",
+                           stderr_tail=tail)
+        duration = time.monotonic() - started
+        marker = self.settings.snapshots_dir / f"snapshot-{format_stamp(when)}.txt"
+        lines = {
+            "snapshot_id": summary["snapshot_id"],
+            "tag": "uploads",
+            "paths": str(self.settings.uploads_path),
+            "files_new": summary.get("files_new", 0),
+            "files_changed": summary.get("files_changed", 0),
+            "files_unmodified": summary.get("files_unmodified", 0),
+            "total_files_processed": summary.get("total_files_processed", 0),
+            "total_bytes_processed": summary.get("total_bytes_processed", 0),
+            "data_added": summary.get("data_added", 0),
+            "duration_s": f"{duration:.1f}",
+        }
+        write_atomic(marker, "".join(f"{k}: {v}\n" for k, v in lines.items()), 0o640)
+        return Outcome(
+            f"snapshot {summary['snapshot_id']}: {summary.get('total_files_processed', 0)} files, "
+            f"{size_words(summary.get('data_added', 0))} added",
+            {"marker": str(marker), "snapshot_id": summary["snapshot_id"], "summary": summary},
+        )

@@ -1,0 +1,173 @@
+"""Child processes: a clean environment, their own process group, stderr drained and redacted,
+stop by signal to the group (then SIGKILL), and blocking relays awaited without blocking the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from collections import deque
+from typing import Callable, Iterable, Sequence
+
+CHUNK = 1024 * 1024
+
+# Never handed to a child: passwords travel by option files and pipes only.
+SENSITIVE_ENV = frozenset({
+    "MYSQL_PWD", "OPS_DB_PASSWORD", "OPS_SLACK_WEBHOOK_URL", "RESTIC_PASSWORD", "RESTIC_PASSWORD_COMMAND",
+    "DB_PASSWORD",
+})
+
+
+class Redactor:
+    """Replaces every known secret by *** in text bound for the screen, logs and alerts."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    @classmethod
+    def from_settings(cls, settings) -> "Redactor":
+        values = [getattr(settings, name) for name in ("db_password", "restic_password", "slack_webhook_url")]
+        return cls(v.reveal() for v in values if v is not None)
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in SENSITIVE_ENV and not key.startswith(("OPS_", "RESTIC_"))}
+    env.setdefault("LC_ALL", "C.UTF-8")
+    env.update(extra or {})
+    return env
+
+
+def shown(argv: Sequence[str]) -> str:
+    """A command line for people: quoted as a shell would need it (it is never run by a shell)."""
+    return shlex.join(str(arg) for arg in argv)
+
+
+class LineCollector(threading.Thread):
+    """Drains one pipe so the child never blocks on it; keeps a bounded, redacted tail."""
+
+    def __init__(self, pipe, redact: Callable[[str], str], on_line: Callable[[str], None] | None = None,
+                 keep: int = 200) -> None:
+        super().__init__(daemon=True, name="stderr-drain")
+        self._pipe = pipe
+        self._redact = redact
+        self._on_line = on_line
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.start()
+
+    def run(self) -> None:
+        pending = b""
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                self._add(raw)
+            if len(pending) > 65536:  # a very long line: keep its start only
+                self._add(pending[:4096])
+                pending = b""
+        if pending:
+            self._add(pending)
+        self._pipe.close()
+
+    def _add(self, raw: bytes) -> None:
+        line = self._redact(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        self.lines.append(line)
+        if self._on_line is not None:
+            self._on_line(line)
+
+    @property
+    def tail(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Child:
+    """One subprocess in its own session (process group), never through a shell."""
+
+    def __init__(self, argv: Sequence[str], *, redact: Callable[[str], str],
+                 on_line: Callable[[str], None] | None = None, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.PIPE, env: dict[str, str] | None = None, pass_fds: Sequence[int] = (),
+                 first_signal: int = signal.SIGTERM, cwd: str | None = None) -> None:
+        self.argv = [str(a) for a in argv]
+        self.first_signal = first_signal
+        self.proc = subprocess.Popen(
+            self.argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            env=child_env() if env is None else env, start_new_session=True, close_fds=True,
+            pass_fds=tuple(pass_fds), cwd=cwd,
+        )
+        self.stderr = LineCollector(self.proc.stderr, redact, on_line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def stop(self, grace: float = 5.0) -> None:
+        """First signal to the whole group (SIGINT for restic), then SIGKILL after `grace` seconds."""
+        if self.proc.poll() is not None:
+            return
+        self.signal(self.first_signal)
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        self.stderr.join()
+        return code
+
+
+async def run_blocking(work: Callable[[], object], on_cancel: Callable[[], None]):
+    """Run blocking `work` in a thread. On cancel: call on_cancel (kill the children so the
+    thread's reads and writes end), wait for the thread to finish, then re-raise."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        on_cancel()
+        try:
+            await asyncio.shield(future)
+        except Exception:  # noqa: BLE001 - the job is being cancelled; its own error no longer matters
+            pass
+        raise
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Meter:
+    """Counters shared by relay threads and the progress ticker (ints: atomic enough under the GIL)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.detail = ""
+        self.lock = threading.Lock()

@@ -1,0 +1,169 @@
+"""Reading dumps: streamed gzip decompression, and the guard between a dump and the mysql client.
+
+The guard sees the decompressed stream in chunks and passes on only whole lines it has checked:
+- a statement that leaves the target database (`USE`, `CREATE/DROP DATABASE|SCHEMA`, also inside
+  `/*!…*/` version comments) and any client command (`\\! cmd`, `\\u db`, `system`, `connect`,
+  `source`, `tee`, `pager`, `edit`) at a line start stops the import before it reaches the server;
+- optionally DEFINER clauses are removed (a verify user rarely holds SUPER/SET USER);
+- it counts tables, remembers the current one, and keeps the end of the stream for the trailer.
+Lines are checked at their start, where mysqldump puts every statement; dump data never spans
+lines (mysqldump escapes newlines in strings).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import BinaryIO, Callable, Iterator
+
+READ_CHUNK = 1024 * 1024
+# A line longer than this is passed on in pieces (its start was checked), bounding memory.
+MAX_CARRY = 16 * 1024 * 1024
+TRAILER = b"-- Dump completed"
+SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
+
+_FORBIDDEN = re.compile(
+    rb"^[ \t]*(?:"
+    rb"(?P<use>use)(?=[ \t`;]|$)"
+    rb"|(?P<db>(?:create|drop|alter)[ \t]+(?:database|schema))\b"
+    rb"|/\*!\d*[ \t]*(?P<vdb>use[ \t`]|(?:create|drop|alter)[ \t]+(?:database|schema)\b)"
+    rb"|(?P<cmd>\\\S)"
+    rb"|(?P<word>system|connect|source|tee|pager|edit)(?=[ \t;]|$)"
+    rb")",
+    re.I | re.M,
+)
+_DEFINER = re.compile(
+    rb"^((?:/\*!\d{5}[ \t]+|CREATE[ \t]+)[^\n]*?)"
+    rb"DEFINER[ \t]*=[ \t]*(?:`[^`\n]*`|'[^'\n]*'|[^\s@]+)@(?:`[^`\n]*`|'[^'\n]*'|[^\s*/]+)[ \t]*",
+    re.I | re.M,
+)
+_TABLE = re.compile(rb"^-- (?:Table structure|Dumping data) for table `((?:[^`\n]|``)+)`", re.M)
+_STRUCTURE = re.compile(rb"^-- Table structure for table `", re.M)
+
+
+class Refused(Exception):
+    """The dump holds something that must never reach the server."""
+
+    def __init__(self, line_no: int, line: bytes, reason: str) -> None:
+        self.line_no = line_no
+        shown = line[:80].decode("utf-8", errors="replace").strip()
+        self.line = shown
+        super().__init__(f"refused at line {line_no}: {reason} (`{shown}`)")
+
+
+class TruncatedDump(Exception):
+    pass
+
+
+def _reason(match: re.Match[bytes]) -> str:
+    if match.group("use") or match.group("db") or match.group("vdb"):
+        return "the dump switches or creates a database; it must only restore into the chosen one"
+    return "the dump holds a mysql client command, which could run programs or read files on this host"
+
+
+class DumpGuard:
+    def __init__(self, strip_definer: bool = False, drop_sandbox_line: bool = False) -> None:
+        self.strip_definer = strip_definer
+        self.drop_sandbox_line = drop_sandbox_line
+        self.lines = 0  # complete lines passed on
+        self.tables = 0
+        self.current_table: str | None = None
+        self._carry = b""
+        self._mid_line = False  # the carry was flushed: the next bytes continue a checked line
+        self._tail = b""
+        self._first = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The part of the stream that is safe to send now; raises Refused."""
+        data = self._carry + chunk if self._carry else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) <= MAX_CARRY:
+                self._carry = data
+                return b""
+            # One giant line: check its start, then pass it on in pieces.
+            if not self._mid_line:
+                self._check(data[:4096], self.lines)
+            self._mid_line = True
+            self._carry = b""
+            return self._out(data)
+        region, self._carry = data[:cut], data[cut:]
+        skip = 0
+        if self._mid_line:  # the rest of a line whose start was checked
+            skip = region.find(b"\n") + 1
+            self._mid_line = False
+        head, body = region[:skip], region[skip:]
+        if self._first:
+            self._first = False
+            if self.drop_sandbox_line and body.startswith(SANDBOX_LINE):
+                body = body[body.find(b"\n") + 1:]
+        self._check(body, self.lines + region.count(b"\n", 0, len(region) - len(body)))
+        self._observe(body)
+        if self.strip_definer:
+            body = _DEFINER.sub(rb"\1", body)
+        self.lines += region.count(b"\n")
+        return self._out(head + body if head else body)
+
+    def finish(self) -> bytes:
+        """Check and return what is left after the last newline."""
+        rest, self._carry = self._carry, b""
+        if rest and not self._mid_line:
+            self._check(rest, self.lines)
+            self._observe(rest)
+            if self.strip_definer:
+                rest = _DEFINER.sub(rb"\1", rest)
+        return self._out(rest)
+
+    @property
+    def trailer_ok(self) -> bool:
+        return TRAILER in self._tail
+
+    @staticmethod
+    def _check(body: bytes, lines_before: int) -> None:
+        match = _FORBIDDEN.search(body)
+        if match:
+            line_start = body.rfind(b"\n", 0, match.start()) + 1
+            line_end = body.find(b"\n", match.start())
+            line_no = lines_before + body.count(b"\n", 0, match.start()) + 1
+            raise Refused(line_no, body[line_start:line_end if line_end >= 0 else None], _reason(match))
+
+    def _observe(self, body: bytes) -> None:
+        self.tables += len(_STRUCTURE.findall(body))
+        last = None
+        for last in _TABLE.finditer(body):
+            pass
+        if last is not None:
+            self.current_table = last.group(1).decode("utf-8", errors="replace").replace("``", "`")
+
+    def _out(self, data: bytes) -> bytes:
+        if data:
+            self._tail = (self._tail + data[-512:])[-512:]
+        return data
+
+
+def gunzip_chunks(source: BinaryIO, on_read: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip file (several members allowed). Raises TruncatedDump when the
+    file is empty or the stream ends early, zlib.error when it is corrupt. `on_read(n)` is told
+    the compressed bytes read."""
+    decoder = zlib.decompressobj(wbits=31)
+    fed = False  # the current member has had input
+    total = 0
+    while raw := source.read(READ_CHUNK):
+        total += len(raw)
+        if on_read is not None:
+            on_read(len(raw))
+        while raw:
+            fed = True
+            out = decoder.decompress(raw)
+            if out:
+                yield out
+            if decoder.eof:
+                raw = decoder.unused_data
+                decoder = zlib.decompressobj(wbits=31)
+                fed = False
+            else:
+                raw = b""
+    if total == 0:
+        raise TruncatedDump("the dump file is empty")
+    if fed and not decoder.eof:
+        raise TruncatedDump("the gzip stream ends early: the dump is truncated")
