@@ -1,33 +1,197 @@
-"""The Textual app: settings and clock injected (make_app), the dashboard as the base screen."""
+"""The Textual app: settings and clock injected (make_app), jobs run in async workers that turn the
+core's job events into messages, one handler for worker errors, and a quit that cancels properly."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
-from textual.app import App
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
+from .core.events import Event, Finished, Progress
+from .core.jobs import make_job
+from .core.locks import peek
 from .core.settings import Settings
+from .screens.confirm import ConfirmScreen
 from .screens.dashboard import DashboardScreen
+from .screens.error import ErrorScreen
+from .screens.help import help_markdown
+from .screens.viewer import MarkdownScreen
+from .widgets.jobs import TITLES, JobRow, JobsPanel
+
+
+class JobEvent(Message):
+    """One core job event, delivered on the app's message queue."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        # A burst of progress updates of one job costs one repaint.
+        return (isinstance(message, JobEvent) and isinstance(self.event, Progress)
+                and isinstance(message.event, Progress) and message.event.job == self.event.job)
 
 
 class OpsBackupApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "opsbackup"
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help"),
+    ]
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock
+        self.host = host or socket.gethostname()
+        self.running: dict[str, Worker] = {}
+        self._quitting = False
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen())
 
+    @property
+    def dashboard(self) -> DashboardScreen:
+        return next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
 
-def make_app(settings: Settings, clock: Callable[[], float] = time.time) -> OpsBackupApp:
-    return OpsBackupApp(settings, clock)
+    # --- command palette ---
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for kind in ("db_backup", "snapshot", "verify", "report"):
+            yield SystemCommand(f"Run: {TITLES[kind]}", f"start the {TITLES[kind].lower()} job (asks first)",
+                                lambda kind=kind: self.action_start_job(kind))
+        yield SystemCommand("Acknowledge alerts", "mark the ops.log alerts as seen", self.dashboard.action_acknowledge)
+        yield SystemCommand("Refresh checklist", "run the five checks now", self.dashboard.action_refresh_checks)
+        yield SystemCommand("Runbook help", "the runbook, keys and settings", self.action_help)
+
+    # --- help ---
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, MarkdownScreen):
+            self.push_screen(MarkdownScreen("Help: runbook, keys, settings", help_markdown(self.settings)))
+
+    # --- jobs ---
+
+    def action_start_job(self, kind: str) -> None:
+        if kind in self.running:
+            self.notify(f"{TITLES[kind]} is already running here.", title=TITLES[kind])
+            return
+        self._prepare_job(kind)
+
+    @work(thread=True, group="prepare", exit_on_error=False)
+    def _prepare_job(self, kind: str) -> None:
+        # The plan and the lock peek touch the disk: a thread, never the UI loop.
+        busy = peek(self.settings.backup_base, kind)
+        if busy is not None:
+            self.call_from_thread(self._show_busy, busy)
+            return
+        job = make_job(kind, self.settings)
+        plan = job.plan()
+        self.call_from_thread(self._confirm_job, job, plan)
+
+    def _show_busy(self, busy) -> None:
+        self.notify(f"{busy}: not started twice.", title="Running elsewhere", severity="warning")
+        self.dashboard.query_one(JobsPanel).show_elsewhere(busy)
+
+    def _confirm_job(self, job, plan: list[str]) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes and job.kind not in self.running:
+                self.running[job.kind] = self._run_job(job)
+
+        self.push_screen(ConfirmScreen(f"Run {job.title}?", plan), answer)
+
+    @work(group="jobs", exit_on_error=False)
+    async def _run_job(self, job) -> Finished | None:
+        from .core.jobs.base import run_job
+
+        try:
+            return await run_job(job, lambda event: self.post_message(JobEvent(event)), clock=self.clock)
+        finally:
+            self.running.pop(job.kind, None)
+
+    def on_job_event(self, message: JobEvent) -> None:
+        event = message.event
+        try:
+            panel = self.dashboard.query_one(JobsPanel)
+        except StopIteration:
+            return
+        panel.on_job_event(event, self.clock())
+        if isinstance(event, Finished):
+            self._job_finished(event)
+
+    def _job_finished(self, event: Finished) -> None:
+        title = TITLES.get(event.job, event.job)
+        if event.ok:
+            self.notify(event.summary, title=f"{title}: OK")
+            if event.job == "report" and "markdown" in event.result:
+                self.push_screen(MarkdownScreen(f"Report · {event.result.get('path', '')}", event.result["markdown"]))
+        elif event.cancelled:
+            self.notify(f"{title} cancelled; nothing half-written was kept.", title="Cancelled", severity="warning")
+        elif event.busy:
+            self.notify(event.error or event.summary, title="Running elsewhere", severity="warning")
+        else:
+            self.push_screen(ErrorScreen(f"{title} failed", event.error or event.summary, event.next_step,
+                                         event.stderr_tail))
+        self.dashboard.action_refresh_checks()
+
+    def on_job_row_cancel_requested(self, message: JobRow.CancelRequested) -> None:
+        worker = self.running.get(message.kind)
+        if worker is not None:
+            worker.cancel()
+
+    # --- the one error path for workers ---
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and not self._quitting:
+            error = event.worker.error
+            self.push_screen(ErrorScreen(f"{event.worker.name or 'background work'} failed",
+                                         f"{type(error).__name__}: {error}",
+                                         "this is a bug or an unexpected state of the host; the log and the "
+                                         "checklist still show the backups"))
+
+    # --- quit ---
+
+    async def action_quit(self) -> None:
+        if not self.running:
+            self.exit()
+            return
+        names = ", ".join(TITLES[k] for k in self.running)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._cancel_and_exit()
+
+        self.push_screen(ConfirmScreen(f"{names} still running. Cancel and quit?",
+                                       ["Each job is cancelled properly: its children are stopped, temporary",
+                                        "files and databases removed, its lock released, the cancel logged."],
+                                       yes="Cancel jobs and quit", no="Keep running", danger=True), answer)
+
+    @work(group="quit", exit_on_error=False)
+    async def _cancel_and_exit(self) -> None:
+        self._quitting = True
+        workers = list(self.running.values())
+        for worker in workers:
+            worker.cancel()
+        self.notify("Cancelling the running jobs…", title="Quitting")
+        for worker in workers:
+            while worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+                await asyncio.sleep(0.05)
+        self.exit()
+
+
+def make_app(settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> OpsBackupApp:
+    return OpsBackupApp(settings, clock, host)
 
 
 def run_app(settings: Settings) -> int:

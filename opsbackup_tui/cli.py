@@ -12,7 +12,7 @@ from typing import Sequence
 EXIT_CONFIG = 3
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: the same job runs elsewhere; cron may simply try again later
-JOB_NAMES = ("db_backup", "snapshot", "verify", "report", "evaluate")
+JOB_NAMES = ("db_backup", "snapshot", "verify", "report", "evaluate")  # core.jobs.JOBS, without importing it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,20 +148,6 @@ def _status(settings, args: argparse.Namespace) -> int:
     return worst.exit_code
 
 
-def make_job(name: str, settings):
-    if name == "db_backup":
-        from .core.jobs.dump import DumpJob as job_class
-    elif name == "snapshot":
-        from .core.jobs.snapshot import SnapshotJob as job_class
-    elif name == "verify":
-        from .core.jobs.verify import VerifyJob as job_class
-    elif name == "report":
-        from .core.jobs.report import ReportJob as job_class
-    else:
-        from .core.jobs.evaluate import EvaluateJob as job_class
-    return job_class(settings)
-
-
 def _run(settings, args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -169,6 +155,7 @@ def _run(settings, args: argparse.Namespace) -> int:
     if args.job == "verify" and args.auto and not settings.verify_auto:
         print("opsbackup: OPS_VERIFY_AUTO is off: the automatic verify does nothing", file=sys.stderr)
         return 0
+    from .core.jobs import make_job
     from .core.jobs.base import run_job
 
     job = make_job(args.job, settings)

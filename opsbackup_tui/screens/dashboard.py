@@ -1,55 +1,230 @@
-"""The dashboard: header line, the checklist, refreshed by a thread worker that never overlaps."""
+"""The dashboard: headline, checklist, dump-size sparkline, actions, the ops.log tail, the jobs panel.
+
+All I/O runs in thread workers: the checklist refresh (never overlapping: the next one is
+scheduled when the last finished, or run at once when the tree or the log changed meanwhile)
+and the log follower, which also notices changes in the backup tree.
+"""
 
 from __future__ import annotations
 
-import socket
+import os
+import time
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Button, Footer, Label, Sparkline, Static
+from textual.worker import get_current_worker
 
 from ..core.checks import CheckResult, overall, run_checks
-from ..widgets.checklist import ChecklistTable
+from ..core.fmt import size_words
+from ..core.follow import LogFollower
+from ..core.locks import peek
+from ..core.tree import BackupTree
+from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
+from ..widgets.jobs import JobsPanel
+from ..widgets.logtail import LogTail
+
+JOB_KINDS = ("db_backup", "snapshot", "verify", "report")
+SPARK_DUMPS = 30
+FOLLOW_INTERVAL_S = 0.25
+NARROW = 100
+
+
+def _tree_signature(settings) -> tuple:
+    """Cheap stats that change when a dump, marker or verify log is added, renamed or removed."""
+    sig = []
+    for folder in (settings.db_dir, settings.snapshots_dir, settings.verify_dir):
+        try:
+            st = os.stat(folder)
+            sig.append((st.st_ino, st.st_mtime_ns))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
 
 
 class DashboardScreen(Screen):
     BINDINGS = [
+        Binding("d", "app.start_job('db_backup')", "DB backup"),
+        Binding("s", "app.start_job('snapshot')", "Snapshot"),
+        Binding("v", "app.start_job('verify')", "Verify"),
+        Binding("r", "app.start_job('report')", "Report"),
+        Binding("a", "acknowledge", "Ack alerts"),
+        Binding("slash", "filter_log", "Filter log"),
         Binding("f5", "refresh_checks", "Refresh"),
         Binding("ctrl+r", "refresh_checks", "Refresh", show=False),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer = None
+        self._refreshing = False
+        self._pending = False
+        self.results: list[CheckResult] = []
+
     def compose(self) -> ComposeResult:
+        settings = self.app.settings
         yield Static(id="headline")
         yield ChecklistTable(id="checklist")
+        with Horizontal(id="middle"):
+            with Vertical(id="trend"):
+                yield Label("dump sizes (last 30)", id="trend-label")
+                yield Sparkline([], id="sizes")
+            with Horizontal(id="actions"):
+                yield Button("DB backup (d)", id="run-db_backup", compact=True)
+                yield Button("Snapshot (s)", id="run-snapshot", compact=True)
+                yield Button("Verify (v)", id="run-verify", compact=True)
+                yield Button("Report (r)", id="run-report", compact=True)
+        with Horizontal(id="bottom"):
+            yield LogTail(str(settings.log_path), id="log")
+            yield JobsPanel(id="jobs")
         yield Footer()
 
     def on_mount(self) -> None:
-        self._timer = None
-        self._headline(None)
+        self._headline()
+        self.query_one(ChecklistTable).focus()
         self.action_refresh_checks()
+        self._follow_log()
 
-    def _headline(self, results: list[CheckResult] | None) -> None:
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
+
+    # --- checklist ---
+
+    def _headline(self) -> None:
         settings = self.app.settings
-        state = overall(results).value if results else "checking…"
-        self.query_one("#headline", Static).update(
-            f"[b]opsbackup[/b]  {socket.gethostname()}  ·  {settings.backup_base}  ·  overall: [b]{state}[/b]"
-        )
+        text = Text.assemble(("opsbackup", "bold"), f"  {self.app.host}  ·  {settings.backup_base}  ·  overall: ")
+        if self.results:
+            worst = overall(self.results)
+            colour = self.app.get_css_variables().get(STATUS_VARIABLE[worst], "")
+            text.append(worst.value, style=f"bold {colour}".strip())
+        else:
+            text.append("checking…")
+        self.query_one("#headline", Static).update(text)
 
     def action_refresh_checks(self) -> None:
+        """Refresh now; if a refresh is running, run another right after it."""
+        if self._refreshing:
+            self._pending = True
+            return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        self._refreshing = True
         self._refresh_checks()
 
-    @work(thread=True, exclusive=True, group="checks", exit_on_error=False)
+    @work(thread=True, group="checks", exit_on_error=False)
     def _refresh_checks(self) -> None:
-        results = run_checks(self.app.settings, clock=self.app.clock)
-        self.app.call_from_thread(self._show_results, results)
+        settings = self.app.settings
+        try:
+            results = run_checks(settings, now=self.app.clock())
+            tree = BackupTree(settings.backup_base)
+            sizes = []
+            for dump in tree.iter_dumps():
+                sizes.append(dump.size)
+                if len(sizes) == SPARK_DUMPS:
+                    break
+            busy = [held for kind in JOB_KINDS if (held := peek(settings.backup_base, kind))
+                    and held.pid != os.getpid()]
+        finally:
+            self.app.call_from_thread(self._refresh_done)
+        self.app.call_from_thread(self._show, results, list(reversed(sizes)), busy)
 
-    def _show_results(self, results: list[CheckResult]) -> None:
+    def _refresh_done(self) -> None:
+        self._refreshing = False
+        if self._pending:
+            self._pending = False
+            self.action_refresh_checks()
+        elif self._timer is None:
+            # The next refresh is scheduled when this one has finished: polls never overlap.
+            self._timer = self.set_timer(self.app.settings.refresh_s, self._timed_refresh)
+
+    def _timed_refresh(self) -> None:
+        self._timer = None
+        self.action_refresh_checks()
+
+    def _show(self, results: list[CheckResult], sizes: list[int], busy: list) -> None:
+        self.results = results
         self.query_one(ChecklistTable).show(results)
-        self._headline(results)
-        # The next refresh is scheduled when this one has finished: polls never overlap.
-        self._timer = self.set_timer(self.app.settings.refresh_s, self._refresh_checks)
+        self._headline()
+        spark = self.query_one("#sizes", Sparkline)
+        spark.data = sizes
+        label = "dump sizes (last 30)"
+        if sizes:
+            label += f": {size_words(min(sizes))} – {size_words(max(sizes))}, newest {size_words(sizes[-1])}"
+        self.query_one("#trend-label", Label).update(label)
+        jobs = self.query_one(JobsPanel)
+        held = {b.kind for b in busy}
+        for kind in JOB_KINDS:
+            if kind not in held:
+                jobs.clear_elsewhere(kind)
+        for b in busy:
+            if b.kind not in self.app.running:
+                jobs.show_elsewhere(b)
+
+    # --- ops.log ---
+
+    @work(thread=True, group="follow", exit_on_error=False)
+    def _follow_log(self) -> None:
+        worker = get_current_worker()
+        settings = self.app.settings
+        follower = LogFollower(settings.log_path)
+        first = follower.start()
+        self.app.call_from_thread(self._log_started, first, follower.exists)
+        signature = _tree_signature(settings)
+        rotations = follower.rotations
+        try:
+            while not worker.is_cancelled:
+                existed = follower.exists
+                lines = follower.poll()
+                if follower.rotations != rotations:
+                    rotations = follower.rotations
+                    self.app.call_from_thread(self.query_one(LogTail).reset)
+                if lines or existed != follower.exists:
+                    self.app.call_from_thread(self._log_lines, lines)
+                current = _tree_signature(settings)
+                if current != signature:
+                    signature = current
+                    self.app.call_from_thread(self.action_refresh_checks)
+                time.sleep(FOLLOW_INTERVAL_S)
+        finally:
+            follower.close()
+
+    def _log_started(self, lines: list[str], exists: bool) -> None:
+        tail = self.query_one(LogTail)
+        tail.set_missing(not exists)
+        tail.add_lines(lines)
+
+    def _log_lines(self, lines: list[str]) -> None:
+        self.query_one(LogTail).add_lines(lines)
+        if any(("FAIL" in line or "ALERT" in line or "ERROR" in line) for line in lines):
+            self.action_refresh_checks()
+
+    def action_filter_log(self) -> None:
+        self.query_one(LogTail).start_filter()
+
+    def action_acknowledge(self) -> None:
+        self._acknowledge()
+
+    @work(thread=True, group="ack", exit_on_error=False)
+    def _acknowledge(self) -> None:
+        from ..core.opslog import acknowledge
+
+        settings = self.app.settings
+        try:
+            ack = acknowledge(settings.state_dir, settings.log_path, self.app.clock())
+        except FileNotFoundError:
+            self.app.call_from_thread(self.app.notify, "No ops.log to acknowledge yet.", title="Acknowledge")
+            return
+        self.app.call_from_thread(self.app.notify, f"Alerts up to byte {ack.offset} acknowledged.",
+                                  title="Acknowledged")
+        self.app.call_from_thread(self.action_refresh_checks)
+
+    # --- jobs ---
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id and event.button.id.startswith("run-"):
+            self.app.action_start_job(event.button.id[4:])
