@@ -140,3 +140,21 @@ def http_stub():
     stub = HTTPStub()
     yield stub
     stub.close()
+
+
+@pytest.fixture
+def public_tmp():
+    """A temp folder another user (nobody) can reach: pytest's own tmp_path sits under a 0700 folder."""
+    import shutil
+    import stat
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="opsb-public-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), stat.S_IRWXU, follow_symlinks=False)
+        shutil.rmtree(path, ignore_errors=True)

@@ -58,3 +58,60 @@ def make_verify_log(base: Path, stamp: str, *, result: str = "OK", age_s: float 
 def set_age(path: Path, age_s: float, now: float | None = None) -> None:
     stamp = (time.time() if now is None else now) - age_s
     os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+NOBODY = 65534
+
+
+def run_as_nobody(func, *args):
+    """func(*args) in a forked child that dropped root to nobody/nogroup; returns what it returned.
+
+    Tests run as root, who reads mode-000 files and folders: a permission error needs another user.
+    The child does not exec (the venv may live where nobody cannot reach); the result comes back
+    pickled through a pipe. Not root: func runs in this process (mode 000 already denies). Skips
+    when the process may not change its user.
+    """
+    import pickle
+
+    import pytest
+
+    if os.geteuid() != 0:
+        return func(*args)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            os.close(read_fd)
+            try:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            except OSError as exc:
+                payload = ("cannot-drop", f"{exc}")
+            else:
+                try:
+                    payload = ("ok", func(*args))
+                except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                    payload = ("raised", f"{type(exc).__name__}: {exc}")
+            data = pickle.dumps(payload)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_fd, view):]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks = []
+    with os.fdopen(read_fd, "rb") as reader:
+        chunks.append(reader.read())
+    _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    assert os.waitstatus_to_exitcode(status) == 0 and data, "the unprivileged child failed"
+    kind, value = pickle.loads(data)
+    if kind == "cannot-drop":
+        pytest.skip(f"cannot switch to user nobody here: {value}")
+    if kind == "raised":
+        raise AssertionError(f"the unprivileged child raised {value}")
+    return value

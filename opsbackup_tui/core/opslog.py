@@ -208,10 +208,13 @@ def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan
                 and _fingerprint(fd, ack.offset) == ack.fingerprint:
             since = ack.offset
         start = max(since, end - window_bytes)
-        data = os.pread(fd, end - start, start) if end > start else b""
+        # Cut inside the file: read one byte more, so a line that starts right at `start` is kept.
+        cut = start > since and start > 0
+        first = start - 1 if cut else start
+        data = os.pread(fd, end - first, first) if end > first else b""
     finally:
         os.close(fd)
-    if start > since and start > 0 and b"\n" in data:
+    if cut and b"\n" in data:
         data = data.split(b"\n", 1)[1]
     count = 0
     newest: LogLine | None = None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
-_VALUE = r"[+-]?(?:Inf|inf|NaN|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|0[xX][0-9a-fA-F]+)"
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*"(?:[^"\\\n]|\\[\\"n])*"'
+_VALUE = r"[+-]?(?:(?i:inf(?:inity)?|nan)|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|0[xX][0-9a-fA-F]+)"
 _SAMPLE_RE = re.compile(
-    rf"({_NAME})(?:\{{\s*(?:{_LABEL}(?:\s*,\s*{_LABEL})*\s*,?\s*)?\}})?[ \t]+{_VALUE}(?:[ \t]+-?\d+(?:\.\d+)?)?[ \t]*"
+    rf"[ \t]*({_NAME})(?:[ \t]*\{{\s*(?:{_LABEL}(?:\s*,\s*{_LABEL})*\s*,?\s*)?\}})?[ \t]+{_VALUE}(?:[ \t]+-?\d+(?:\.\d+)?)?[ \t]*"
 )
 _META_RE = re.compile(rf"# (HELP|TYPE) ({_NAME})(?: (.*))?")
 _TYPES = {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "info", "stateset", "gaugehistogram"}
@@ -29,8 +29,9 @@ def count_samples(text: str) -> int:
         line = line.rstrip("\r")
         if not line.strip():
             continue
-        if line.startswith("#"):
-            meta = _META_RE.fullmatch(line)
+        # Like Prometheus' own parser: blanks may lead a line, and around `=` and before `{`.
+        if line.lstrip(" \t").startswith("#"):
+            meta = _META_RE.fullmatch(line.lstrip(" \t"))
             if meta and meta.group(1) == "TYPE" and (meta.group(3) or "").strip() not in _TYPES:
                 raise PromParseError(f"line {number}: unknown metric type {meta.group(3)!r}")
             continue

@@ -313,6 +313,11 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
+# A quoted value, then maybe a comment: DB_PASSWORD="p#ss word" # prod
+_LARAVEL_SINGLE = re.compile(r"'([^']*)'(?:\s+#.*)?")
+_LARAVEL_DOUBLE = re.compile(r'"((?:[^"\\]|\\.)*)"(?:\s+#.*)?')
+
+
 def read_laravel_env(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a Laravel .env: comments, `export`, single and double quotes."""
     values: dict[str, str] = {}
@@ -326,8 +331,11 @@ def read_laravel_env(path: Path) -> dict[str, str]:
             if key.startswith("export "):
                 key = key[len("export "):].strip()
             value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
+            single, double = _LARAVEL_SINGLE.fullmatch(value), _LARAVEL_DOUBLE.fullmatch(value)
+            if single:
+                value = single.group(1)
+            elif double:
+                value = re.sub(r'\\(["\\])', r"\1", double.group(1))
             elif " #" in value:
                 value = value.split(" #", 1)[0].rstrip()
             values[key] = value

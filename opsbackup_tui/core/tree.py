@@ -13,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-DUMP_RE = re.compile(r"full-(\d{8}-\d{4})\.sql\.gz")
-MARKER_RE = re.compile(r"snapshot-(\d{8}-\d{4})\.txt")
-VERIFY_RE = re.compile(r"verify-(\d{8}-\d{4})\.log")
+# re.ASCII: `\d` would also take other scripts' digits ("full-２0261126-…"), which int() accepts.
+DUMP_RE = re.compile(r"full-(\d{8}-\d{4})\.sql\.gz", re.ASCII)
+MARKER_RE = re.compile(r"snapshot-(\d{8}-\d{4})\.txt", re.ASCII)
+VERIFY_RE = re.compile(r"verify-(\d{8}-\d{4})\.log", re.ASCII)
 SHA_SUFFIX = ".sha256"
 _TEMP_RE = re.compile(r"\.(partial|tmp)(\.|$)")
 SHA_LINE_RE = re.compile(r"([0-9a-f]{64}) [ *](\S.*)")
