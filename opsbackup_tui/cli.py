@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("job", choices=JOB_NAMES)
     run.add_argument("--auto", action="store_true",
                      help="for cron: verify runs only when OPS_VERIFY_AUTO is on")
+    drill = sub.add_parser("drill", help="unattended DR rehearsal: restore the newest dump into a scratch database, "
+                                         "verify it, drop it, report the recovery time",
+                           description="Exit 0 only on a good drill; 1 on a failed one (alerted), 75 when one runs.")
+    drill.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     demo = sub.add_parser("demo", help="create or reuse the demo tree and its private MariaDB, then open the UI")
     demo.add_argument("--dir", type=Path, help="demo folder (default: the user data dir)")
     demo.add_argument("--stop", action="store_true", help="stop the demo's private MariaDB")
@@ -105,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "status":
         return _status(settings, args)
     if command == "run":
-        return _run(settings, args)
+        return _run(settings, args.job, args)
+    if command == "drill":
+        return _run(settings, "drill", args)
     if command == "tui":
         from .app import run_app
 
@@ -114,10 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _status(settings, args: argparse.Namespace) -> int:
-    from .core.checks import overall, run_checks
+    from .core.checks import MetricsProbe, overall, run_checks
 
     try:
-        results = run_checks(settings)
+        probe = MetricsProbe(settings) if settings.metrics_url is not None and hasattr(os, "fork") else None
+        results = run_checks(settings, metrics=probe)
     except Exception as exc:  # noqa: BLE001 - monitoring must get exit 3, not a traceback
         print(f"opsbackup: internal error while checking: {exc!r}", file=sys.stderr)
         return EXIT_CONFIG
@@ -148,22 +155,27 @@ def _status(settings, args: argparse.Namespace) -> int:
     return worst.exit_code
 
 
-def _run(settings, args: argparse.Namespace) -> int:
+def _run(settings, name: str, args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    if args.job == "verify" and args.auto and not settings.verify_auto:
+    if name == "verify" and args.auto and not settings.verify_auto:
         print("opsbackup: OPS_VERIFY_AUTO is off: the automatic verify does nothing", file=sys.stderr)
         return 0
     from .core.jobs import make_job
     from .core.jobs.base import run_job
 
-    job = make_job(args.job, settings)
+    job = make_job(name, settings)
+    as_json = getattr(args, "json", False)
     if sys.stderr.isatty():
-        from .render import RichJobRenderer as renderer_class
+        from .render import RichJobRenderer
+
+        renderer = RichJobRenderer()
     else:
-        from .core.plain import PlainJobRenderer as renderer_class
-    renderer = renderer_class()
+        from .core.plain import PlainJobRenderer
+
+        # With --json, stdout carries only the JSON document.
+        renderer = PlainJobRenderer(sys.stderr if as_json else sys.stdout)
     received: list[int] = []
 
     async def main_task() -> int:
@@ -175,6 +187,10 @@ def _run(settings, args: argparse.Namespace) -> int:
             finished = await run_job(job, renderer)
         except asyncio.CancelledError:
             return 143 if received and received[0] == signal.SIGTERM else 130
+        if as_json:
+            from .core.jobs.drill import drill_json
+
+            print(drill_json(finished))
         if finished.ok:
             return 0
         return EXIT_BUSY if finished.busy else EXIT_FAILED

@@ -8,7 +8,6 @@ Anything else is kept as a raw line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -146,6 +145,8 @@ _FINGERPRINT_SPAN = 256
 
 
 def _fingerprint(fd: int, offset: int) -> str:
+    import hashlib  # here, not at the top: `opsbackup status` starts faster without it
+
     start = max(0, offset - _FINGERPRINT_SPAN)
     return hashlib.sha256(os.pread(fd, offset - start, start)).hexdigest()
 

@@ -116,6 +116,16 @@ def scan_folder(path: Path, prefix: str) -> Folder:
     return folder
 
 
+def _newest_first(names: list[str]) -> Iterator[str]:
+    """Names in reverse order, lazily: the newest costs one max(); the full sort happens only
+    when the caller goes past it (it was invalid, or a history is wanted)."""
+    if not names:
+        return
+    top = max(names)
+    yield top
+    yield from sorted((name for name in names if name != top), reverse=True)
+
+
 def _is_plain_file(entry: os.DirEntry) -> bool:
     # d_type answers both without a stat; symlinks are never followed.
     try:
@@ -132,15 +142,13 @@ class BackupTree:
         self.db = scan_folder(self.base / "db", "full-")
         self.snapshots = scan_folder(self.base / "snapshots", "snapshot-")
         self.verify = scan_folder(self.base / "verify", "verify-")
-        self._dump_names = sorted(
-            (name for name in self.db.entries if name.endswith(".sql.gz")), reverse=True
-        )
+        self._dump_names = [name for name in self.db.entries if name.endswith(".sql.gz")]
 
     # --- dumps ---
 
     def iter_dumps(self, *, with_checksum_only: bool = True) -> Iterator[Dump]:
         """Valid dumps newest first (by the stamp in the name)."""
-        for name in self._dump_names:
+        for name in _newest_first(self._dump_names):
             dump = self._dump(name)
             if dump is not None and (dump.sha_path is not None or not with_checksum_only):
                 yield dump
@@ -188,8 +196,8 @@ class BackupTree:
 
     # --- markers and verify logs ---
 
-    def _iter_dated(self, folder: Folder, pattern: re.Pattern[str]) -> Iterator[TreeFile]:
-        for name in sorted(folder.entries, reverse=True):
+    def _iter_dated(self, folder: Folder, pattern: re.Pattern[str], suffix: str) -> Iterator[TreeFile]:
+        for name in _newest_first([name for name in folder.entries if name.endswith(suffix)]):
             match = pattern.fullmatch(name)
             if not match:
                 continue
@@ -199,10 +207,10 @@ class BackupTree:
                 yield TreeFile(Path(entry.path), stamp, entry)
 
     def iter_markers(self) -> Iterator[TreeFile]:
-        return self._iter_dated(self.snapshots, MARKER_RE)
+        return self._iter_dated(self.snapshots, MARKER_RE, ".txt")
 
     def iter_verify_logs(self) -> Iterator[TreeFile]:
-        return self._iter_dated(self.verify, VERIFY_RE)
+        return self._iter_dated(self.verify, VERIFY_RE, ".log")
 
     def latest_marker(self) -> TreeFile | None:
         return next(self.iter_markers(), None)
