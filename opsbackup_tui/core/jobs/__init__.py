@@ -11,6 +11,7 @@ JOBS = {
     "verify": ("verify", "VerifyJob"),
     "report": ("report", "ReportJob"),
     "evaluate": ("evaluate", "EvaluateJob"),
+    "drill": ("drill", "DrillJob"),
 }
 
 

@@ -220,6 +220,28 @@ def create_database(server: ServerConfig, database: str) -> None:
         conn.close()
 
 
+async def verify_checksum(ctx: JobContext, dump: Dump) -> str:
+    """sha256 of the dump against its .sha256, with progress; returns the digest."""
+    expected = dump.expected_sha256()
+    if expected is None:
+        raise JobError(f"{dump.name}.sha256 is missing or malformed")
+    size = dump.size
+    read = 0
+    rate = Rate()
+
+    def on_read(n: int) -> None:
+        nonlocal read
+        read += n
+
+    ctx.phase("checksum", f"sha256 of {dump.name} ({size_words(size)})")
+    async with ctx.ticker(lambda: Progress(ctx.kind, read, size, "bytes", rate(read), "sha256")):
+        actual = await asyncio.to_thread(sha256_file, dump.path, on_read)
+    if actual != expected:
+        raise JobError(f"sha256 mismatch for {dump.name}: the file is corrupt (expected {expected[:12]}…, "
+                       f"got {actual[:12]}…)", next_step="use an older dump; run a DB backup now")
+    return actual
+
+
 class VerifyJob(Job):
     kind = "verify"
     title = "Verify restore"
@@ -261,7 +283,7 @@ class VerifyJob(Job):
         created = False
         try:
             try:
-                await self._check_sha(ctx, dump)
+                await verify_checksum(ctx, dump)
                 dropped = await asyncio.to_thread(drop_leftovers, self.server)
                 for name in dropped:
                     ctx.output(f"dropped {name}, left by a crashed run")
@@ -299,25 +321,6 @@ class VerifyJob(Job):
         return Outcome(f"{dump.name}: {tables} tables, {rows_text} ({stats.lines} lines imported)",
                        {"log": str(log_path), "tables": tables, "rows": rows, "dump": str(dump.path),
                         "database": database})
-
-    async def _check_sha(self, ctx: JobContext, dump: Dump) -> None:
-        expected = dump.expected_sha256()
-        if expected is None:
-            raise JobError(f"{dump.name}.sha256 is missing or malformed")
-        size = dump.size
-        read = 0
-        rate = Rate()
-
-        def on_read(n: int) -> None:
-            nonlocal read
-            read += n
-
-        ctx.phase("checksum", f"sha256 of {dump.name} ({size_words(size)})")
-        async with ctx.ticker(lambda: Progress(ctx.kind, read, size, "bytes", rate(read), "sha256")):
-            actual = await asyncio.to_thread(sha256_file, dump.path, on_read)
-        if actual != expected:
-            raise JobError(f"sha256 mismatch for {dump.name}: the file is corrupt (expected {expected[:12]}…, "
-                           f"got {actual[:12]}…)", next_step="use an older dump; run a DB backup now")
 
     def _write_log(self, path: Path, record: dict[str, object]) -> None:
         text = "".join(f"{key}: {value}\n" for key, value in record.items())
