@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
                                          "verify it, drop it, report the recovery time",
                            description="Exit 0 only on a good drill; 1 on a failed one (alerted), 75 when one runs.")
     drill.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    migrate = sub.add_parser("migrate", help="legacy migration: compress, rename, checksum old dumps into db/",
+                             description="Without --dry-run: migrates; exit 0 only when every file migrated.")
+    migrate.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    migrate.add_argument("--json", action="store_true", help="machine output on stdout")
+    monthly = sub.add_parser("monthly", help="the monthly checklist: random dump import, size trend, restic check",
+                             description="Exit 0 only when all three items pass; the report goes to reports/monthly-YYYYmm.md.")
+    monthly.add_argument("--seed", type=int, help="repeat an earlier random pick")
+    monthly.add_argument("--json", action="store_true", help="machine output on stdout")
     demo = sub.add_parser("demo", help="create or reuse the demo tree and its private MariaDB, then open the UI")
     demo.add_argument("--dir", type=Path, help="demo folder (default: the user data dir)")
     demo.add_argument("--stop", action="store_true", help="stop the demo's private MariaDB")
@@ -112,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(settings, args.job, args)
     if command == "drill":
         return _run(settings, "drill", args)
+    if command == "monthly":
+        return _run(settings, "monthly", args)
+    if command == "migrate":
+        if args.dry_run:
+            return _migrate_plan(settings, args.json)
+        return _run(settings, "migrate", args)
     if command == "tui":
         from .app import run_app
 
@@ -166,6 +180,8 @@ def _run(settings, name: str, args: argparse.Namespace) -> int:
     from .core.jobs.base import run_job
 
     job = make_job(name, settings)
+    if name == "monthly":
+        job.seed = args.seed
     as_json = getattr(args, "json", False)
     if sys.stderr.isatty():
         from .render import RichJobRenderer
@@ -188,15 +204,32 @@ def _run(settings, name: str, args: argparse.Namespace) -> int:
         except asyncio.CancelledError:
             return 143 if received and received[0] == signal.SIGTERM else 130
         if as_json:
-            from .core.jobs.drill import drill_json
-
-            print(drill_json(finished))
+            print(json.dumps({"ok": finished.ok, "summary": finished.summary, "error": finished.error,
+                              "duration_s": round(finished.duration_s, 2), **finished.result}, indent=2, default=str))
         if finished.ok:
             return 0
         return EXIT_BUSY if finished.busy else EXIT_FAILED
 
     with renderer:
         return asyncio.run(main_task())
+
+
+def _migrate_plan(settings, as_json: bool) -> int:
+    from .core.fmt import size_words
+    from .core.jobs.migrate import plan_migration
+
+    plan = plan_migration(settings)
+    if as_json:
+        print(json.dumps(plan.to_json(), indent=2))
+        return 0
+    print(f"legacy migration, dry run: {len(plan.candidates)} file(s) in {', '.join(plan.folders)}")
+    print(f"dumps in db/ now: {plan.dumps_before} ({plan.missing_checksums} without .sha256)")
+    for c in plan.candidates:
+        target = Path(c.target).name if c.target else "-"
+        print(f"- {c.source} ({size_words(c.size)}) -> {target} [{c.action}; time from {c.time_source or '-'}]")
+        for problem in c.problems:
+            print(f"    ! {problem}")
+    return 0
 
 
 if __name__ == "__main__":

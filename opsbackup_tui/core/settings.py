@@ -144,6 +144,13 @@ def _url(raw: str) -> str:
     return text
 
 
+def _subset(raw: str) -> str:
+    text = raw.strip()
+    if not re.fullmatch(r"(?:\d+(?:\.\d+)?%|\d+/\d+)", text):
+        raise ValueError("not a restic data subset such as 10% or 1/12")
+    return text
+
+
 def _secret(raw: str) -> Secret:
     if "\0" in raw:
         raise ValueError("contains a NUL byte")
@@ -231,6 +238,8 @@ VARS: tuple[Var, ...] = (
     Var("refresh_s", ("OPS_REFRESH_S",), _positive_int, 30, "Seconds between checklist refreshes in the UI."),
     Var("state_dir", ("OPS_STATE_DIR",), _path, None,
         "Where acknowledgements and alert state are kept. Default: the platformdirs user state dir."),
+    Var("restic_check_subset", ("OPS_RESTIC_CHECK_SUBSET",), _subset, None,
+        "The monthly `restic check` also reads this part of the data, e.g. 10% or 1/12 (--read-data-subset)."),
     Var("legacy_paths", ("OPS_LEGACY_PATHS",), _path_list, (),
         "Extra folders (separated by ':') searched for legacy dumps by `opsbackup migrate`."),
 )
@@ -270,6 +279,7 @@ class Settings:
     free_space_factor: float
     refresh_s: int
     state_dir: Path
+    restic_check_subset: str | None
     legacy_paths: tuple[Path, ...]
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -489,6 +499,7 @@ _HINTS = {
     _table_list: "Use a comma list such as users,contacts,opportunities",
     _url: "Use a full URL such as https://crm.example.com/crm/ops/metrics",
     _secret_url: "Use the full https://hooks.slack.com/... URL",
+    _subset: "Use a percentage such as 10% or a fraction such as 1/12",
 }
 
 

@@ -18,6 +18,7 @@ DUMP_RE = re.compile(r"full-(\d{8}-\d{4})\.sql\.gz", re.ASCII)
 MARKER_RE = re.compile(r"snapshot-(\d{8}-\d{4})\.txt", re.ASCII)
 VERIFY_RE = re.compile(r"verify-(\d{8}-\d{4})\.log", re.ASCII)
 SHA_SUFFIX = ".sha256"
+NOTE_SUFFIX = ".note"  # a migration's remark on a dump, e.g. "truncated: no trailer"
 _TEMP_RE = re.compile(r"\.(partial|tmp)(\.|$)")
 SHA_LINE_RE = re.compile(r"([0-9a-f]{64}) [ *](\S.*)")
 STAMP_FORMAT = "%Y%m%d-%H%M"
@@ -172,9 +173,11 @@ class BackupTree:
         """Names in db/ that look like dumps but never count, each with the reason."""
         ignored = []
         for name, entry in sorted(self.db.entries.items()):
-            if name.endswith(SHA_SUFFIX):
-                if name[: -len(SHA_SUFFIX)] not in self.db.entries:
-                    ignored.append((name, "checksum without its dump"))
+            sidecar = next((s for s in (SHA_SUFFIX, NOTE_SUFFIX) if name.endswith(s)), None)
+            if sidecar:
+                if name[: -len(sidecar)] not in self.db.entries:
+                    what = "checksum" if sidecar == SHA_SUFFIX else "note"
+                    ignored.append((name, f"{what} without its dump"))
                 continue
             match = DUMP_RE.fullmatch(name)
             if not match:

@@ -12,6 +12,8 @@ JOBS = {
     "report": ("report", "ReportJob"),
     "evaluate": ("evaluate", "EvaluateJob"),
     "drill": ("drill", "DrillJob"),
+    "migrate": ("migrate", "MigrateJob"),
+    "monthly": ("monthly", "MonthlyJob"),
 }
 
 

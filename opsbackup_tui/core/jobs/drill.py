@@ -8,7 +8,6 @@ stripped would promise a recovery the DR user cannot do.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import socket
 import time
@@ -133,7 +132,3 @@ class DrillJob(Job):
             pass
         return report
 
-
-def drill_json(finished) -> str:
-    return json.dumps({"ok": finished.ok, "summary": finished.summary, "error": finished.error,
-                       "duration_s": round(finished.duration_s, 2), **finished.result}, indent=2, default=str)

@@ -32,7 +32,7 @@ from ..tree import BackupTree, Dump, format_stamp
 from .base import Job, JobContext, JobError, Outcome, Rate
 
 VERIFY_DB_RE = re.compile(r"verify_\d{8}_\d{6}")
-SCRATCH_DB_RE = re.compile(r"(?:verify|drill)_\d{8}_\d{6}")
+SCRATCH_DB_RE = re.compile(r"(?:verify|drill|monthly)_\d{8}_\d{6}")
 HASH_CHUNK = 1024 * 1024
 
 
