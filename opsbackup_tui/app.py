@@ -47,6 +47,7 @@ class OpsBackupApp(App):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("R", "dr_wizard", "DR wizard"),
     ]
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> None:
@@ -56,6 +57,7 @@ class OpsBackupApp(App):
         self.host = host or socket.gethostname()
         self.running: dict[str, Worker] = {}
         self._quitting = False
+        self._dr_running = False
 
     def on_mount(self) -> None:
         self.push_screen(DashboardScreen())
@@ -74,12 +76,33 @@ class OpsBackupApp(App):
         yield SystemCommand("Acknowledge alerts", "mark the ops.log alerts as seen", self.dashboard.action_acknowledge)
         yield SystemCommand("Refresh checklist", "run the five checks now", self.dashboard.action_refresh_checks)
         yield SystemCommand("Runbook help", "the runbook, keys and settings", self.action_help)
+        yield SystemCommand("DR wizard", "restore the database step by step (runbook §3)", self.action_dr_wizard)
 
     # --- help ---
 
     def action_help(self) -> None:
         if not isinstance(self.screen, MarkdownScreen):
             self.push_screen(MarkdownScreen("Help: runbook, keys, settings", help_markdown(self.settings)))
+
+    # --- guided recovery ---
+
+    def action_dr_wizard(self) -> None:
+        if self._dr_running:
+            self.notify("The DR wizard is already open.")
+            return
+        self._dr_wizard()
+
+    @work(group="dr", exit_on_error=False)
+    async def _dr_wizard(self) -> None:
+        from .screens.dr import run_wizard
+
+        self._dr_running = True
+        try:
+            session = await run_wizard(self)
+        finally:
+            self._dr_running = False
+        self.notify(f"DR session recorded in {session.transcript.path}", title="DR wizard")
+        self.dashboard.action_refresh_checks()
 
     # --- jobs ---
 

@@ -144,6 +144,18 @@ def _url(raw: str) -> str:
     return text
 
 
+def _argv(raw: str) -> tuple[str, ...]:
+    import shlex
+
+    try:
+        argv = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into a command ({exc})") from None
+    if not argv:
+        raise ValueError("is empty")
+    return argv
+
+
 def _subset(raw: str) -> str:
     text = raw.strip()
     if not re.fullmatch(r"(?:\d+(?:\.\d+)?%|\d+/\d+)", text):
@@ -238,6 +250,11 @@ VARS: tuple[Var, ...] = (
     Var("refresh_s", ("OPS_REFRESH_S",), _positive_int, 30, "Seconds between checklist refreshes in the UI."),
     Var("state_dir", ("OPS_STATE_DIR",), _path, None,
         "Where acknowledgements and alert state are kept. Default: the platformdirs user state dir."),
+    Var("reload_command", ("OPS_RELOAD_COMMAND",), _argv, None,
+        "The CRM's reload command run by the DR wizard after switching .env, e.g. `php artisan config:clear` "
+        "(run in the .env's folder, never through a shell)."),
+    Var("restore_root", ("OPS_RESTORE_ROOT",), _path, None,
+        "Where the uploads restore makes its staging folders. Default: restore/ under the state dir."),
     Var("restic_check_subset", ("OPS_RESTIC_CHECK_SUBSET",), _subset, None,
         "The monthly `restic check` also reads this part of the data, e.g. 10% or 1/12 (--read-data-subset)."),
     Var("legacy_paths", ("OPS_LEGACY_PATHS",), _path_list, (),
@@ -279,6 +296,8 @@ class Settings:
     free_space_factor: float
     refresh_s: int
     state_dir: Path
+    reload_command: tuple[str, ...] | None
+    restore_root: Path | None
     restic_check_subset: str | None
     legacy_paths: tuple[Path, ...]
     config_file: Path | None = None
@@ -309,6 +328,10 @@ class Settings:
                 shown = "(not set)"
             elif var.secret:
                 shown = "***"
+            elif var.parse is _argv:
+                import shlex
+
+                shown = shlex.join(value)
             elif isinstance(value, tuple):
                 shown = ",".join(str(v) for v in value) or "(none)"
             else:
@@ -500,6 +523,7 @@ _HINTS = {
     _url: "Use a full URL such as https://crm.example.com/crm/ops/metrics",
     _secret_url: "Use the full https://hooks.slack.com/... URL",
     _subset: "Use a percentage such as 10% or a fraction such as 1/12",
+    _argv: "Use a command line such as: php artisan config:clear",
 }
 
 
