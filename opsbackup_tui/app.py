@@ -47,7 +47,6 @@ class OpsBackupApp(App):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
-        Binding("R", "dr_wizard", "DR wizard"),
     ]
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> None:
@@ -77,6 +76,12 @@ class OpsBackupApp(App):
         yield SystemCommand("Refresh checklist", "run the five checks now", self.dashboard.action_refresh_checks)
         yield SystemCommand("Runbook help", "the runbook, keys and settings", self.action_help)
         yield SystemCommand("DR wizard", "restore the database step by step (runbook §3)", self.action_dr_wizard)
+        yield SystemCommand("Uploads restore", "restore chosen files from a restic snapshot (runbook §4)",
+                            self.action_uploads)
+        yield SystemCommand("Legacy migration", "dry run, then migrate old dumps into db/ (runbook §6)",
+                            self.action_migrate)
+        yield SystemCommand("Monthly checklist", "random dump import, size trend, restic check (runbook §8)",
+                            self.action_monthly)
 
     # --- help ---
 
@@ -103,6 +108,24 @@ class OpsBackupApp(App):
             self._dr_running = False
         self.notify(f"DR session recorded in {session.transcript.path}", title="DR wizard")
         self.dashboard.action_refresh_checks()
+
+    def action_uploads(self) -> None:
+        from .screens.uploads import UploadsScreen
+
+        if not isinstance(self.screen, UploadsScreen):
+            self.push_screen(UploadsScreen())
+
+    def action_migrate(self) -> None:
+        from .screens.migrate import MigrateScreen
+
+        if not isinstance(self.screen, MigrateScreen):
+            self.push_screen(MigrateScreen())
+
+    def action_monthly(self) -> None:
+        from .screens.monthly import MonthlyScreen
+
+        if not isinstance(self.screen, MonthlyScreen):
+            self.push_screen(MonthlyScreen())
 
     # --- jobs ---
 

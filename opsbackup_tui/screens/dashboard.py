@@ -26,6 +26,7 @@ from ..core.locks import peek
 from ..core.tree import BackupTree
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
 from ..widgets.jobs import JobsPanel
+from ..widgets.theme import theme_colour
 from ..widgets.logtail import LogTail
 
 JOB_KINDS = ("db_backup", "snapshot", "verify", "report")
@@ -52,6 +53,10 @@ class DashboardScreen(Screen):
         Binding("s", "app.start_job('snapshot')", "Snapshot"),
         Binding("v", "app.start_job('verify')", "Verify"),
         Binding("r", "app.start_job('report')", "Report"),
+        Binding("R", "app.dr_wizard", "DR wizard"),
+        Binding("u", "app.uploads", "Uploads"),
+        Binding("m", "app.migrate", "Migrate"),
+        Binding("c", "app.monthly", "Monthly"),
         Binding("a", "acknowledge", "Ack alerts"),
         Binding("slash", "filter_log", "Filter log"),
         Binding("f5", "refresh_checks", "Refresh"),
@@ -96,13 +101,15 @@ class DashboardScreen(Screen):
 
     def _headline(self) -> None:
         settings = self.app.settings
-        text = Text.assemble(("opsbackup", "bold"), f"  {self.app.host}  ·  {settings.backup_base}  ·  overall: ")
+        # The overall state first: a long host or path must not push it off a narrow terminal.
+        text = Text.assemble(("opsbackup", "bold"), "  overall: ")
         if self.results:
             worst = overall(self.results)
-            colour = self.app.get_css_variables().get(STATUS_VARIABLE[worst], "")
+            colour = theme_colour(self.app.get_css_variables(), STATUS_VARIABLE[worst])
             text.append(worst.value, style=f"bold {colour}".strip())
         else:
             text.append("checking…")
+        text.append(f"  ·  {self.app.host}  ·  {settings.backup_base}")
         self.query_one("#headline", Static).update(text)
 
     def action_refresh_checks(self) -> None:

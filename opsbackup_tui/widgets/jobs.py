@@ -16,7 +16,7 @@ from ..core.plain import format_progress
 
 TITLES = {"db_backup": "DB backup", "snapshot": "Uploads snapshot", "verify": "Verify restore",
           "report": "Report", "evaluate": "Health evaluation", "drill": "DR drill", "migrate": "Legacy migration",
-          "monthly": "Monthly checklist"}
+          "monthly": "Monthly checklist", "dr_import": "DR import"}
 
 
 def clock_words(seconds: float) -> str:
@@ -41,6 +41,7 @@ class JobRow(Vertical):
     JobRow .title { width: 1fr; text-style: bold; }
     JobRow Button { min-width: 10; margin-left: 1; }
     JobRow ProgressBar { width: 1fr; }
+    JobRow Bar { width: 1fr; }  /* the default 32 cells push the percentage out of a narrow panel */
     JobRow .stats { color: $text-muted; }
     """
 
@@ -60,6 +61,7 @@ class JobRow(Vertical):
         self._now = started_at or 0.0
         self._end: Finished | None = None
         self._elsewhere: LockBusy | None = None
+        self._ready = False  # children composed and mounted
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -70,6 +72,7 @@ class JobRow(Vertical):
         yield Static("", classes="stats")
 
     def on_mount(self) -> None:
+        self._ready = True
         self._paint()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -83,6 +86,15 @@ class JobRow(Vertical):
             event.button.disabled = True
             event.button.label = "Cancelling"
             self.post_message(self.CancelRequested(self.kind))
+
+    def feed(self, event: Event, now: float) -> None:
+        """Show one job event (Phase, Progress or Finished)."""
+        if isinstance(event, Phase):
+            self.show_phase(event)
+        elif isinstance(event, Progress):
+            self.show_progress(event, now)
+        elif isinstance(event, Finished):
+            self.show_finished(event)
 
     def show_phase(self, event: Phase) -> None:
         self._phase, self._progress = event, None
@@ -101,7 +113,8 @@ class JobRow(Vertical):
         self._paint()
 
     def _paint(self) -> None:
-        if not self.is_mounted or not self.children:
+        # Not `is_mounted`: it turns True only after on_mount, whose paint must not be skipped.
+        if not self.children:
             return
         phase = self.query_one(".phase", Label)
         bar = self.query_one(ProgressBar)
@@ -172,15 +185,8 @@ class JobsPanel(VerticalScroll):
             self._row(event.job, event.at, fresh=True)
             return
         rows = self.query(f"#job-{event.job}")
-        if not rows:
-            return
-        row = rows.first(JobRow)
-        if isinstance(event, Phase):
-            row.show_phase(event)
-        elif isinstance(event, Progress):
-            row.show_progress(event, now)
-        elif isinstance(event, Finished):
-            row.show_finished(event)
+        if rows:
+            rows.first(JobRow).feed(event, now)
 
     def show_elsewhere(self, busy: LockBusy) -> None:
         rows = self.query(f"#job-{busy.kind}")

@@ -106,6 +106,18 @@ class Rate:
         return done / elapsed if elapsed > 0.05 else None
 
 
+def _shielded(emit: Emit) -> Emit:
+    """A display that fails (a closed screen, a bug in a renderer) must never fail the backup."""
+
+    def safe(event: Event) -> None:
+        try:
+            emit(event)
+        except Exception:  # noqa: BLE001 - the job's result and ops.log lines still tell what happened
+            pass
+
+    return safe
+
+
 async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) -> Finished:
     """Run one job with its lock, log lines, events and alert. Re-raises CancelledError after
     emitting Finished(cancelled=True) and cleaning up."""
@@ -113,6 +125,7 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
     kind = job.kind
     redact = Redactor.from_settings(settings)
     started = time.monotonic()
+    emit = _shielded(emit)
 
     def log(level: str, message: str, **context: Any) -> None:
         try:

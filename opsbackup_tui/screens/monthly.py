@@ -1,0 +1,104 @@
+"""The monthly checklist (c): run the three items with progress, see the dump-size chart with the
+flagged points, and the history of past monthly reports."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Footer, Static
+
+from ..core.events import Finished
+from ..core.jobs.monthly import MonthlyJob
+from ..core.tree import BackupTree
+from ..core.trend import size_trend
+from ..widgets.sizechart import SizeChart
+from .confirm import ConfirmScreen
+from .jobscreen import JobScreen
+from .viewer import MarkdownScreen
+
+_MARK = re.compile(r"<!-- opsbackup:monthly (\{.*\}) -->")
+
+
+class MonthlyScreen(JobScreen):
+    DEFAULT_CSS = """
+    MonthlyScreen > .title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    MonthlyScreen #items { height: auto; padding: 0 1; margin-bottom: 1; }
+    MonthlyScreen #actions { height: 3; padding: 0 1; }
+    MonthlyScreen #history { height: 1fr; }
+    MonthlyScreen #progress { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Monthly checklist (runbook §8)", classes="title")
+        yield Static("", id="items")
+        yield SizeChart(id="chart")
+        with Horizontal(id="actions"):
+            yield Button("Run the monthly checklist", id="run", variant="primary")
+        yield Vertical(id="progress")
+        yield Static("Past monthly reports (enter opens one):", classes="label")
+        yield DataTable(id="history", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#history", DataTable)
+        for key in ("report", "result", "seed"):
+            table.add_column(key, key=key)
+        self.reports: list = []
+        self.query_one("#items", Static).update(Text("\n".join(MonthlyJob(self.app.settings).plan())))
+        self._load()
+
+    @work(thread=True, group="monthly-load", exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        settings = self.app.settings
+        tree = BackupTree(settings.backup_base)
+        dumps = list(tree.iter_dumps())
+        points = size_trend([(d.name, d.size) for d in reversed(dumps)])
+        reports = []
+        for path in sorted(settings.reports_dir.glob("monthly-*.md"), reverse=True):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError:
+                continue
+            match = _MARK.search(text)
+            data = json.loads(match.group(1)) if match else {}
+            reports.append((path, text, data))
+        self.app.call_from_thread(self._show, points, reports)
+
+    def _show(self, points, reports) -> None:
+        self.query_one(SizeChart).set_points(points)
+        self.reports = reports
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        for path, _, data in reports:
+            ok = data.get("ok")
+            result = Text("PASS" if ok else "FAIL" if ok is False else "?", style="bold green" if ok else "bold red")
+            table.add_row(path.name, result, str(data.get("seed", "?")))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        path, text, _ = self.reports[event.cursor_row]
+        self.app.push_screen(MarkdownScreen(f"Monthly report · {path}", text))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            event.stop()
+            job = MonthlyJob(self.app.settings)
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.query_one("#run", Button).disabled = True
+                    self.start(job, self.query_one("#progress"))
+
+            self.app.push_screen(ConfirmScreen("Run the monthly checklist?", job.plan()), answer)
+
+    def job_finished(self, event: Finished) -> None:
+        self.query_one("#run", Button).disabled = False
+        items = event.result.get("items", [])
+        if items:
+            self.query_one("#items", Static).update(Text("\n".join(
+                f"{'PASS' if i['ok'] else 'FAIL'}  {i['name']}: {i['summary']}" for i in items)))
+        self._load()
