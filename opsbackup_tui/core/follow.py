@@ -85,13 +85,15 @@ class LogFollower:
         except FileNotFoundError:
             current = None
         if current is not None and current != self._inode:
-            # Renamed away: drain the old file (already done above), then switch.
-            if self._partial:
-                chunks.append(b"\n")
-            self._open()
-            self._offset = 0
-            self.rotations += 1
-            chunks.append(self._read_new())
+            # Renamed away: drain the old file (already done above), then switch. Its last line
+            # may lack a newline (read now or in an earlier poll): end it, never glue it to the new file.
+            drained = chunks[-1] if chunks[-1] else self._partial
+            if self._open():  # gone again in between: keep the old file until the next poll
+                if drained and not drained.endswith(b"\n"):
+                    chunks.append(b"\n")
+                self._offset = 0
+                self.rotations += 1
+                chunks.append(self._read_new())
         data = self._partial + b"".join(chunks)
         if not data:
             return []

@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from ..core.checks import CheckResult, Status
 from ..core.fmt import age_words
+from .theme import theme_colour
 
 # Theme variables, resolved when the table is filled: readable on light and dark themes.
 STATUS_VARIABLE = {
@@ -38,7 +39,7 @@ class ChecklistTable(DataTable):
         cursor = self.cursor_row
         self.clear()
         for r in results:
-            colour = variables.get(STATUS_VARIABLE[r.status], "")
+            colour = theme_colour(variables, STATUS_VARIABLE[r.status])
             self.add_row(
                 r.id,
                 Text(r.status.value, style=f"bold {colour}".strip()),

@@ -50,8 +50,8 @@ class JobRow(Vertical):
             super().__init__()
             self.kind = kind
 
-    def __init__(self, kind: str, started_at: float | None) -> None:
-        super().__init__(id=f"job-{kind}")
+    def __init__(self, kind: str, started_at: float | None, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.kind = kind
         self.started_at = started_at
         self.finished = False
@@ -78,10 +78,10 @@ class JobRow(Vertical):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if self.finished or self._elsewhere is not None:
-            panel = self.parent
-            self.remove()
-            if isinstance(panel, JobsPanel):
-                panel.call_after_refresh(panel.update_empty)
+            if isinstance(self.parent, JobsPanel):
+                self.parent.dismiss(self)
+            else:
+                self.remove()
         else:
             event.button.disabled = True
             event.button.label = "Cancelling"
@@ -113,8 +113,9 @@ class JobRow(Vertical):
         self._paint()
 
     def _paint(self) -> None:
-        # Not `is_mounted`: it turns True only after on_mount, whose paint must not be skipped.
-        if not self.children:
+        # Not `is_mounted` (it turns True only after on_mount, whose paint must not be skipped), nor
+        # `children` (they exist before their own children, the Button among them, are mounted).
+        if not self._ready:
             return
         phase = self.query_one(".phase", Label)
         bar = self.query_one(ProgressBar)
@@ -166,39 +167,60 @@ class JobsPanel(VerticalScroll):
     JobsPanel > .empty { color: $text-muted; padding: 0 1; }
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # kind -> its current row. The truth for events: the DOM lags behind (mount and remove are
+        # asynchronous) and a new row of a kind may only be mounted once the old one (same id) is gone.
+        self._rows: dict[str, JobRow] = {}
+
     def compose(self) -> ComposeResult:
         yield Static("No job running. d: DB backup · s: snapshot · v: verify · r: report", classes="empty")
 
     def _row(self, kind: str, started_at: float | None = None, fresh: bool = False) -> JobRow:
-        rows = self.query(f"#job-{kind}")
-        if rows and not fresh:
-            return rows.first(JobRow)
-        for row in rows:
-            row.remove()
-        row = JobRow(kind, started_at)
-        self.mount(row)
+        old = self._rows.get(kind)
+        if old is not None and not fresh:
+            return old
+        row = self._rows[kind] = JobRow(kind, started_at, id=f"job-{kind}")
         self.query_one(".empty").display = False
+        self.call_later(self._replace, old, row)
         return row
+
+    async def _replace(self, old: JobRow | None, row: JobRow) -> None:
+        if old is not None and old.parent is not None:
+            await old.remove()
+        if self._rows.get(row.kind) is row:  # not replaced or dismissed meanwhile
+            await self.mount(row)
 
     def on_job_event(self, event: Event, now: float) -> None:
         if isinstance(event, Started):
             self._row(event.job, event.at, fresh=True)
             return
-        rows = self.query(f"#job-{event.job}")
-        if rows:
-            rows.first(JobRow).feed(event, now)
+        row = self._rows.get(event.job)
+        if row is not None:
+            row.feed(event, now)
 
     def show_elsewhere(self, busy: LockBusy) -> None:
-        rows = self.query(f"#job-{busy.kind}")
-        if rows and not rows.first(JobRow).finished:
+        row = self._rows.get(busy.kind)
+        if row is not None and not row.finished:
             return  # shown already, or ours is running (then the lock is ours)
         self._row(busy.kind, fresh=True).show_elsewhere(busy)
 
     def clear_elsewhere(self, kind: str) -> None:
-        for row in self.query(f"#job-{kind}.-elsewhere"):
-            row.remove()
-        self.call_after_refresh(self.update_empty)
+        row = self._rows.get(kind)
+        if row is not None and row._elsewhere is not None:
+            self.dismiss(row)
+
+    def dismiss(self, row: JobRow) -> None:
+        """Take a finished row, or one running elsewhere, off the panel."""
+        if self._rows.get(row.kind) is row:
+            del self._rows[row.kind]
+        self.call_later(self._drop, row)
+
+    async def _drop(self, row: JobRow) -> None:
+        if row.parent is not None:
+            await row.remove()
+        self.update_empty()
 
     def update_empty(self) -> None:
         if self.is_mounted:
-            self.query_one(".empty").display = not self.query(JobRow)
+            self.query_one(".empty").display = not self._rows

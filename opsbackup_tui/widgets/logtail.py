@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, RichLog, Static
 
 from ..core.opslog import LogLine, parse_line
+from .theme import theme_colour
 
 MAX_LINES = 2000
 
@@ -39,7 +40,8 @@ class LogTail(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="missing")
-        yield RichLog(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, auto_scroll=True)
+        # min_width: RichLog's default (78) wraps wider than a narrower panel and cuts a character a row.
+        yield RichLog(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=1)
         yield Input(placeholder="filter (substring, case-insensitive) · escape clears", id="log-filter")
 
     def on_mount(self) -> None:
@@ -49,7 +51,8 @@ class LogTail(Vertical):
         note = self.query_one(".missing", Static)
         note.update(Text(f"No ops.log at {self.path} yet. It shows here as soon as a job writes to it."))
         note.display = missing
-        self.query_one(RichLog).display = not missing
+        # The RichLog stays displayed: a hidden one has no width, and lines written the moment it
+        # reappears would wrap at one character.
 
     def _matches(self, line: LogLine) -> bool:
         return not self.filter_text or self.filter_text in line.raw.lower()
@@ -65,9 +68,9 @@ class LogTail(Vertical):
             plain = f"{prefix} {line.message}"
             head = len(prefix)
         if line.is_alert:
-            return Text(plain, style=f"bold {variables.get('error', 'red')}")
+            return Text(plain, style=f"bold {theme_colour(variables, 'error', 'red')}")
         text = Text(plain)
-        colour = variables.get(LEVEL_VARIABLE.get(line.level or "", ""), "")
+        colour = theme_colour(variables, LEVEL_VARIABLE.get(line.level or "", ""))
         if colour and head:
             text.stylize(colour, 0, head)
         return text
