@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from .core.events import Event, Finished, Progress
 from .core.jobs import make_job
 from .core.locks import peek
+from .core.proc import Redactor
 from .core.settings import Settings
 from .screens.confirm import ConfirmScreen
 from .screens.dashboard import DashboardScreen
@@ -143,7 +144,8 @@ class OpsBackupApp(App):
             self.call_from_thread(self._show_busy, busy)
             return
         job = make_job(kind, self.settings)
-        plan = job.plan()
+        redact = Redactor.from_settings(self.settings)
+        plan = [redact(line) for line in job.plan()]
         self.call_from_thread(self._confirm_job, job, plan)
 
     def _show_busy(self, busy) -> None:
@@ -209,6 +211,8 @@ class OpsBackupApp(App):
     # --- quit ---
 
     async def action_quit(self) -> None:
+        if isinstance(self.screen, ConfirmScreen):
+            return  # the question is already asked
         if not self.running:
             self.exit()
             return
