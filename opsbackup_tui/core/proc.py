@@ -143,17 +143,24 @@ class Child:
 
 async def run_blocking(work: Callable[[], object], on_cancel: Callable[[], None]):
     """Run blocking `work` in a thread. On cancel: call on_cancel (kill the children so the
-    thread's reads and writes end), wait for the thread to finish, then re-raise."""
+    thread's reads and writes end), wait for the thread to finish, then re-raise.
+
+    on_cancel runs in a thread too: stopping a child can take seconds (restic removes its lock
+    after SIGINT; a grace period before SIGKILL), and the event loop (the UI) must go on
+    meanwhile. A second cancel while stopping does not cut the wait short."""
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(None, work)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        on_cancel()
-        try:
-            await asyncio.shield(future)
-        except Exception:  # noqa: BLE001 - the job is being cancelled; its own error no longer matters
-            pass
+        stopping = loop.run_in_executor(None, on_cancel)
+        # The job's own error no longer matters: return_exceptions keeps it out of the way.
+        both = asyncio.gather(stopping, future, return_exceptions=True)
+        while not both.done():
+            try:
+                await asyncio.shield(both)
+            except asyncio.CancelledError:
+                continue
         raise
 
 

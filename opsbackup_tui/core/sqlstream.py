@@ -6,8 +6,14 @@ The guard sees the decompressed stream in chunks and passes on only whole lines 
   `source`, `tee`, `pager`, `edit`) at a line start stops the import before it reaches the server;
 - optionally DEFINER clauses are removed (a verify user rarely holds SUPER/SET USER);
 - it counts tables, remembers the current one, and keeps the end of the stream for the trailer.
-Lines are checked at their start, where mysqldump puts every statement; dump data never spans
-lines (mysqldump escapes newlines in strings).
+Lines are checked at their start, where mysqldump puts every statement, and after every `;` that
+lies outside the line's strings, identifiers and comments (`SELECT 1; USE crm;` switches database
+just as well); dump data never spans lines (mysqldump escapes newlines in strings). Blanks the
+server skips (\r, \f, \v) and plain comments in front of a statement do not hide it.
+Not covered, by design of a line-based guard: a statement split over lines (`DROP⏎DATABASE crm`),
+a custom DELIMITER, the pieces after the start of a line longer than MAX_CARRY, and table names
+qualified with another database (`DROP TABLE crm.users`). Against a hostile dump the real
+boundary is a verify user whose privileges end at the verify_* databases.
 """
 
 from __future__ import annotations
@@ -22,15 +28,27 @@ MAX_CARRY = 16 * 1024 * 1024
 TRAILER = b"-- Dump completed"
 SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
 
-_FORBIDDEN = re.compile(
-    rb"^[ \t]*(?:"
-    rb"(?P<use>use)(?=[ \t`;]|$)"
-    rb"|(?P<db>(?:create|drop|alter)[ \t]+(?:database|schema))\b"
-    rb"|/\*!\d*[ \t]*(?P<vdb>use[ \t`]|(?:create|drop|alter)[ \t]+(?:database|schema)\b)"
+# What the server skips in front of a statement: blanks (a newline ends the line checked) and
+# plain comments (`/*! … */` and MariaDB's `/*M! … */` are executed, so they are not skipped).
+_GAP = rb"(?:[^\S\n]|/\*(?!M?!)[^\n]*?\*/)*"
+_STATEMENT = (
+    rb"(?P<use>use)(?![\w$])"
+    rb"|(?P<db>(?:create|drop|alter)(?:(?:[^\S\n]|/\*[^\n]*?\*/)+or[^\S\n]+replace)?"
+    rb"(?:[^\S\n]|/\*[^\n]*?\*/)+(?:database|schema))(?![\w$])"
+    rb"|/\*M?!\d*[^\S\n]*(?P<vdb>use(?![\w$])|(?:create|drop|alter)[^\S\n]+(?:database|schema)(?![\w$]))"
     rb"|(?P<cmd>\\\S)"
-    rb"|(?P<word>system|connect|source|tee|pager|edit)(?=[ \t;]|$)"
-    rb")",
-    re.I | re.M,
+    rb"|(?P<word>system|connect|source|tee|pager|edit)(?=[^\S\n]|;|$)"
+)
+_FORBIDDEN = re.compile(rb"^" + _GAP + rb"(?:" + _STATEMENT + rb")", re.I | re.M)
+# The same after a `;` inside a line: a candidate, forbidden only outside strings and comments.
+_AFTER_SEMICOLON = re.compile(rb";" + _GAP + rb"(?:" + _STATEMENT + rb")", re.I | re.M)
+# Where a string, a quoted identifier or a comment starts, and the whole of it (to the line's end
+# when it is not closed on the line).
+_OPENER = re.compile(rb"['\"`#]|/\*|--(?:[^\S\n]|$)", re.M)
+_QUOTED = re.compile(
+    rb"'(?:[^'\\\n]|\\.)*(?:'|$)|\"(?:[^\"\\\n]|\\.)*(?:\"|$)|`[^`\n]*(?:`|$)"
+    rb"|/\*.*?(?:\*/|$)|(?:--|#).*$",
+    re.M,
 )
 _DEFINER = re.compile(
     rb"^((?:/\*!\d{5}[ \t]+|CREATE[ \t]+)[^\n]*?)"
@@ -41,11 +59,20 @@ _TABLE = re.compile(rb"^-- (?:Table structure|Dumping data) for table `((?:[^`\n
 _STRUCTURE = re.compile(rb"^-- Table structure for table `", re.M)
 
 
+def ends_with_trailer(tail: bytes) -> bool:
+    """The last non-blank line of a stream's end is the `-- Dump completed` trailer. `tail` must
+    reach back past that line's start (a line longer than the tail kept is no trailer)."""
+    tail = tail.rstrip()
+    newline = tail.rfind(b"\n")
+    return newline >= 0 and tail[newline + 1:].startswith(TRAILER)
+
+
 class Refused(Exception):
     """The dump holds something that must never reach the server."""
 
     def __init__(self, line_no: int, line: bytes, reason: str) -> None:
         self.line_no = line_no
+        self.reason = reason
         shown = line[:80].decode("utf-8", errors="replace").strip()
         self.line = shown
         super().__init__(f"refused at line {line_no}: {reason} (`{shown}`)")
@@ -71,6 +98,7 @@ class DumpGuard:
         self._carry = b""
         self._mid_line = False  # the carry was flushed: the next bytes continue a checked line
         self._tail = b""
+        self._passed = 0
         self._first = True
 
     def feed(self, chunk: bytes) -> bytes:
@@ -116,11 +144,16 @@ class DumpGuard:
 
     @property
     def trailer_ok(self) -> bool:
-        return TRAILER in self._tail
+        """The last non-blank line is the `-- Dump completed` trailer (the same text inside the
+        data of a dump cut short at a line's end is not)."""
+        whole = self._passed <= len(self._tail)  # the tail holds the whole stream: it starts a line
+        return ends_with_trailer(b"\n" + self._tail if whole else self._tail)
 
     @staticmethod
     def _check(body: bytes, lines_before: int) -> None:
         match = _FORBIDDEN.search(body)
+        if match is None:
+            match = _statement_after_semicolon(body)
         if match:
             line_start = body.rfind(b"\n", 0, match.start()) + 1
             line_end = body.find(b"\n", match.start())
@@ -138,7 +171,29 @@ class DumpGuard:
     def _out(self, data: bytes) -> bytes:
         if data:
             self._tail = (self._tail + data[-512:])[-512:]
+            self._passed += len(data)
         return data
+
+
+def _statement_after_semicolon(body: bytes) -> re.Match[bytes] | None:
+    """The first forbidden statement after a `;` inside a line that lies outside the line's
+    strings, quoted identifiers and comments. Each line is read once from its start (where
+    mysqldump's lines always begin outside them), however many candidates it holds."""
+    at = 0  # lexed up to here; outside any string or comment
+    previous = 0
+    for candidate in _AFTER_SEMICOLON.finditer(body):
+        pos = candidate.start()
+        newline = body.rfind(b"\n", previous, pos)
+        if newline >= 0:  # a new line: lex it from its start
+            at = newline + 1
+        previous = pos
+        while at <= pos:
+            opener = _OPENER.search(body, at, pos)
+            if opener is None:
+                return candidate
+            quoted = _QUOTED.match(body, opener.start())
+            at = quoted.end() if quoted else opener.end()
+    return None
 
 
 def gunzip_chunks(source: BinaryIO, on_read: Callable[[int], None] | None = None) -> Iterator[bytes]:

@@ -23,14 +23,19 @@ from ..settings import Settings
 
 
 class JobError(Exception):
-    """A failure explained for an operator: what failed, the runbook step, the stderr tail."""
+    """A failure explained for an operator: what failed, the runbook step, the stderr tail.
+
+    `public` is the same failure without anything a program printed (stderr may quote SQL, rows
+    or paths): what the Slack alert says. None when the message quotes no program output.
+    """
 
     def __init__(self, message: str, next_step: str | None = None, stderr_tail: str = "",
-                 result: dict[str, Any] | None = None) -> None:
+                 result: dict[str, Any] | None = None, public: str | None = None) -> None:
         super().__init__(message)
         self.next_step = next_step
         self.stderr_tail = stderr_tail
         self.result = result or {}
+        self.public = public
 
 
 @dataclass
@@ -153,6 +158,7 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
     log("INFO", f"job {kind} started", event="start")
     emit(Started(kind, job.title, clock()))
     event: Finished
+    alert_failure: str | None = None  # None: the error itself
     try:
         outcome = await job.execute(ctx)
     except asyncio.CancelledError:
@@ -166,9 +172,11 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
         event = Finished(kind, False, f"{job.title} failed", error=redact(str(exc)),
                          duration_s=time.monotonic() - started, next_step=exc.next_step or job.next_step,
                          stderr_tail=redact(exc.stderr_tail), result=exc.result)
+        alert_failure = exc.public
     except Exception as exc:  # noqa: BLE001 - report any bug as a failed job, never a silent success
         event = Finished(kind, False, f"{job.title} failed", error=redact(f"internal error: {exc!r}"),
                          duration_s=time.monotonic() - started, next_step=job.next_step)
+        alert_failure = f"internal error ({type(exc).__name__}); see ops.log"
     else:
         event = Finished(kind, True, redact(outcome.summary), duration_s=time.monotonic() - started,
                          result=outcome.result)
@@ -182,8 +190,10 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
         log("ERROR", f"job {kind} finished FAIL in {event.duration_s:.1f} s: {one_line(event.error or '')}",
             event="end", result="FAIL", duration_s=round(event.duration_s, 1))
         if job.alert_on_failure():
-            # The alert's own outcome never changes the job's result.
-            await asyncio.to_thread(raise_alert, settings, f"{kind} FAILED", one_line(event.error or "", 300),
+            # The alert's own outcome never changes the job's result. It never quotes program
+            # output (stderr may hold SQL, rows or paths): the full error is in ops.log above.
+            failure = event.error or "" if alert_failure is None else redact(alert_failure)
+            await asyncio.to_thread(raise_alert, settings, f"{kind} FAILED", one_line(failure, 300),
                                     event.next_step, {"job": kind})
     return finish(event)
 

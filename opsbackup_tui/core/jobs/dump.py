@@ -21,20 +21,20 @@ from ..atomic import fsync_dir, write_atomic
 from ..events import Progress
 from ..fmt import size_words
 from ..mysql import DatabaseError, ServerConfig, connect, defaults_file, dump_program
-from ..proc import CHUNK, Child, run_blocking, shown, write_all
+from ..proc import CHUNK, Child, child_env, run_blocking, shown, write_all
+from ..sqlstream import ends_with_trailer
 from ..tree import BackupTree, format_stamp
 from .base import Job, JobContext, JobError, Outcome, Rate
 
 DUMP_FLAGS = ("--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob",
               "--default-character-set=utf8mb4", "--no-tablespaces")
 _TABLE = re.compile(rb"^-- Table structure for table `((?:[^`\n]|``)+)`", re.M)
-TRAILER = b"\n-- Dump completed"
 
 
 def detect_flavour(program: str) -> str:
     """'mariadb' or 'mysql', from `--version` (Debian's mysqldump is MariaDB's)."""
     out = subprocess.run([program, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         check=False, errors="replace")
+                         check=False, errors="replace", env=child_env())
     return "mariadb" if "mariadb" in (out.stdout + out.stderr).lower() else "mysql"
 
 
@@ -247,11 +247,12 @@ class DumpJob(Job):
                            next_step="free space in the backup volume, then run `opsbackup run db_backup`"
                            if "space" in stream.errors[0] else None)
         if dump_rc != 0:
-            reason = _dump_failure(tail)
-            raise JobError(f"{Path(argv[0]).name} exited {dump_rc}: {reason}", stderr_tail=tail)
+            how = f"was killed by signal {-dump_rc}" if dump_rc < 0 else f"exited {dump_rc}"
+            raise JobError(f"{Path(argv[0]).name} {how}: {_dump_failure(tail)}", stderr_tail=tail,
+                           public=f"{Path(argv[0]).name} {how} (its error is in ops.log)")
         if gz_rc != 0:
             raise JobError(f"{compressor()[0]} exited {gz_rc}", stderr_tail="\n".join(gz.stderr.lines))
-        if TRAILER not in stream.tail:
+        if not ends_with_trailer(stream.tail):
             raise JobError("the dump has no `-- Dump completed` trailer: it was cut short", stderr_tail=tail)
         return stream
 

@@ -116,12 +116,19 @@ class SnapshotJob(Job):
         tail = child.stderr.tail
         if code == 3:
             shown_items = ", ".join(errors[:10]) + (f" and {len(errors) - 10} more" if len(errors) > 10 else "")
-            raise JobError(f"incomplete snapshot (restic exit 3): {len(errors)} unreadable "
-                           f"path{'s' if len(errors) != 1 else ''}: {shown_items or 'see the output'}; no marker written",
+            unreadable = f"{len(errors)} unreadable path{'s' if len(errors) != 1 else ''}"
+            raise JobError(f"incomplete snapshot (restic exit 3): {unreadable}: {shown_items or 'see the output'}; "
+                           "no marker written",
                            next_step="fix the permissions of the listed files, then run `opsbackup run snapshot`",
-                           stderr_tail=tail)
+                           stderr_tail=tail,
+                           public=f"incomplete snapshot (restic exit 3): {unreadable} (listed in ops.log); "
+                                  "no marker written")
         if code != 0:
-            raise JobError(explain(tail, code, self.settings.restic_repository), stderr_tail=tail)
+            message = explain(tail, code, self.settings.restic_repository)
+            # explain() names known causes in its own words; otherwise it quotes restic's stderr.
+            quoted = message.startswith(f"restic exited {code}:")
+            raise JobError(message, stderr_tail=tail,
+                           public=f"restic exited {code} (its error is in ops.log)" if quoted else None)
         if not summary.get("snapshot_id"):
             raise JobError("restic exited 0 without a summary line: no snapshot id, no marker written",
                            stderr_tail=tail)

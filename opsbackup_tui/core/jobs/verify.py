@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 import subprocess
 import threading
@@ -26,7 +25,7 @@ from ..atomic import write_atomic
 from ..events import Progress
 from ..fmt import size_words
 from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, quote_ident
-from ..proc import Child, run_blocking, shown, write_all
+from ..proc import Child, child_env, run_blocking, shown, write_all
 from ..sqlstream import DumpGuard, Refused, TruncatedDump, gunzip_chunks
 from ..tree import BackupTree, Dump, format_stamp
 from .base import Job, JobContext, JobError, Outcome, Rate
@@ -52,10 +51,11 @@ _client_caps: dict[str, tuple[str, bool]] = {}
 def client_capabilities(program: str) -> tuple[str, bool]:
     """(flavour, has --sandbox) of a mysql client, asked once."""
     if program not in _client_caps:
+        # Like every child: no password in its environment (MYSQL_PWD, OPS_DB_PASSWORD…).
         out = subprocess.run([program, "--help"], capture_output=True, text=True, check=False,
-                             stdin=subprocess.DEVNULL, errors="replace").stdout
+                             stdin=subprocess.DEVNULL, errors="replace", env=child_env()).stdout
         version = subprocess.run([program, "--version"], capture_output=True, text=True, check=False,
-                                 stdin=subprocess.DEVNULL, errors="replace").stdout
+                                 stdin=subprocess.DEVNULL, errors="replace", env=child_env()).stdout
         flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
         _client_caps[program] = (flavour, "--sandbox" in out)
     return _client_caps[program]
@@ -150,13 +150,16 @@ async def import_dump(ctx: JobContext, server: ServerConfig, dump_path: Path, da
     tail = client.stderr.tail
     if stats.refused is not None:
         raise JobError(f"import stopped: {stats.refused}; nothing after it reached the server",
-                       next_step="inspect the dump: it was not made by the DB backup job", stderr_tail=tail)
+                       next_step="inspect the dump: it was not made by the DB backup job", stderr_tail=tail,
+                       public=f"import stopped: refused at line {stats.refused.line_no}: {stats.refused.reason}; "
+                              "nothing after it reached the server")
     if stats.errors:
         raise JobError(f"import failed: {stats.errors[0]}",
                        next_step="use an older dump and check the disk holding the backups", stderr_tail=tail)
     if code != 0:
         last = next((line for line in reversed(tail.splitlines()) if line.strip()), f"exit code {code}")
-        raise JobError(f"the mysql client failed: {last.strip()}", stderr_tail=tail)
+        raise JobError(f"the mysql client failed: {last.strip()}", stderr_tail=tail,
+                       public=f"the mysql client failed (exit code {code}; its error is in ops.log and the verify log)")
     if not stats.trailer_ok:
         raise JobError("the dump has no `-- Dump completed` trailer: it was cut short",
                        next_step="use an older dump; check why the DB backup wrote an incomplete file")
@@ -194,20 +197,35 @@ def drop_database(server: ServerConfig, database: str) -> None:
         conn.close()
 
 
-def drop_leftovers(server: ServerConfig, pattern: re.Pattern[str] = VERIFY_DB_RE) -> list[str]:
-    """Drop scratch databases left by crashed runs: only names matching `pattern` exactly."""
+# A scratch database younger than this may belong to a run of another backup tree on the same
+# server (the lock covers one tree): only older ones are taken for leftovers of a crash.
+LEFTOVER_AGE_S = 6 * 3600
+
+
+def drop_leftovers(server: ServerConfig, pattern: re.Pattern[str] = VERIFY_DB_RE,
+                   now: float | None = None) -> list[str]:
+    """Drop scratch databases left by crashed runs: names matching `pattern` exactly whose stamp is
+    more than LEFTOVER_AGE_S old."""
+    limit = (time.time() if now is None else now) - LEFTOVER_AGE_S
     conn = connect(server)
     dropped = []
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
             for (name,) in cur.fetchall():
-                if pattern.fullmatch(name):
+                if pattern.fullmatch(name) and _stamp_epoch(name) < limit:
                     cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
                     dropped.append(name)
     finally:
         conn.close()
     return dropped
+
+
+def _stamp_epoch(name: str) -> float:
+    try:
+        return datetime.strptime(name[-15:], "%Y%m%d_%H%M%S").timestamp()
+    except ValueError:
+        return 0.0  # an impossible stamp is no running job's
 
 
 def create_database(server: ServerConfig, database: str) -> None:
