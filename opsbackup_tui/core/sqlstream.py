@@ -23,6 +23,8 @@ import zlib
 from typing import BinaryIO, Callable, Iterator
 
 READ_CHUNK = 1024 * 1024
+# Decompressed pieces stay small so the client is fed while we work on the next one.
+OUT_CHUNK = 256 * 1024
 # A line longer than this is passed on in pieces (its start was checked), bounding memory.
 MAX_CARRY = 16 * 1024 * 1024
 TRAILER = b"-- Dump completed"
@@ -39,7 +41,9 @@ _STATEMENT = (
     rb"|(?P<cmd>\\\S)"
     rb"|(?P<word>system|connect|source|tee|pager|edit)(?=[^\S\n]|;|$)"
 )
-_FORBIDDEN = re.compile(rb"^" + _GAP + rb"(?:" + _STATEMENT + rb")", re.I | re.M)
+# Line-start patterns begin with a literal "\n" and run over "\n" + body: Python's re then jumps
+# from newline to newline instead of trying `^` under re.M at every byte (about 10x faster).
+_FORBIDDEN = re.compile(rb"\n" + _GAP + rb"(?:" + _STATEMENT + rb")", re.I | re.M)
 # The same after a `;` inside a line: a candidate, forbidden only outside strings and comments.
 _AFTER_SEMICOLON = re.compile(rb";" + _GAP + rb"(?:" + _STATEMENT + rb")", re.I | re.M)
 # Where a string, a quoted identifier or a comment starts, and the whole of it (to the line's end
@@ -51,12 +55,12 @@ _QUOTED = re.compile(
     re.M,
 )
 _DEFINER = re.compile(
-    rb"^((?:/\*!\d{5}[ \t]+|CREATE[ \t]+)[^\n]*?)"
+    rb"(\n(?:/\*!\d{5}[ \t]+|CREATE[ \t]+)[^\n]*?)"
     rb"DEFINER[ \t]*=[ \t]*(?:`[^`\n]*`|'[^'\n]*'|[^\s@]+)@(?:`[^`\n]*`|'[^'\n]*'|[^\s*/]+)[ \t]*",
     re.I | re.M,
 )
-_TABLE = re.compile(rb"^-- (?:Table structure|Dumping data) for table `((?:[^`\n]|``)+)`", re.M)
-_STRUCTURE = re.compile(rb"^-- Table structure for table `", re.M)
+_TABLE = re.compile(rb"\n-- (?:Table structure|Dumping data) for table `((?:[^`\n]|``)+)`")
+_STRUCTURE = b"\n-- Table structure for table `"
 
 
 def ends_with_trailer(tail: bytes) -> bool:
@@ -111,7 +115,7 @@ class DumpGuard:
                 return b""
             # One giant line: check its start, then pass it on in pieces.
             if not self._mid_line:
-                self._check(data[:4096], self.lines)
+                self._check(b"\n" + data[:4096], self.lines)
             self._mid_line = True
             self._carry = b""
             return self._out(data)
@@ -125,10 +129,11 @@ class DumpGuard:
             self._first = False
             if self.drop_sandbox_line and body.startswith(SANDBOX_LINE):
                 body = body[body.find(b"\n") + 1:]
-        self._check(body, self.lines + region.count(b"\n", 0, len(region) - len(body)))
-        self._observe(body)
+        lined = b"\n" + body
+        self._check(lined, self.lines + region.count(b"\n", 0, len(region) - len(body)))
+        self._observe(lined)
         if self.strip_definer:
-            body = _DEFINER.sub(rb"\1", body)
+            body = _DEFINER.sub(rb"\1", lined)[1:]
         self.lines += region.count(b"\n")
         return self._out(head + body if head else body)
 
@@ -136,10 +141,11 @@ class DumpGuard:
         """Check and return what is left after the last newline."""
         rest, self._carry = self._carry, b""
         if rest and not self._mid_line:
-            self._check(rest, self.lines)
-            self._observe(rest)
+            lined = b"\n" + rest
+            self._check(lined, self.lines)
+            self._observe(lined)
             if self.strip_definer:
-                rest = _DEFINER.sub(rb"\1", rest)
+                rest = _DEFINER.sub(rb"\1", lined)[1:]
         return self._out(rest)
 
     @property
@@ -150,20 +156,23 @@ class DumpGuard:
         return ends_with_trailer(b"\n" + self._tail if whole else self._tail)
 
     @staticmethod
-    def _check(body: bytes, lines_before: int) -> None:
-        match = _FORBIDDEN.search(body)
+    def _check(lined: bytes, lines_before: int) -> None:
+        """`lined` is "\n" + whole lines; raises Refused at the first forbidden statement."""
+        match = _FORBIDDEN.search(lined)
+        at = match.start() + 1 if match else 0  # past the newline the pattern starts with
         if match is None:
-            match = _statement_after_semicolon(body)
+            match = _statement_after_semicolon(lined)
+            at = match.start() if match else 0
         if match:
-            line_start = body.rfind(b"\n", 0, match.start()) + 1
-            line_end = body.find(b"\n", match.start())
-            line_no = lines_before + body.count(b"\n", 0, match.start()) + 1
-            raise Refused(line_no, body[line_start:line_end if line_end >= 0 else None], _reason(match))
+            line_start = lined.rfind(b"\n", 0, at) + 1
+            line_end = lined.find(b"\n", at)
+            line_no = lines_before + lined.count(b"\n", 1, at) + 1
+            raise Refused(line_no, lined[line_start:line_end if line_end >= 0 else None], _reason(match))
 
-    def _observe(self, body: bytes) -> None:
-        self.tables += len(_STRUCTURE.findall(body))
+    def _observe(self, lined: bytes) -> None:
+        self.tables += lined.count(_STRUCTURE)
         last = None
-        for last in _TABLE.finditer(body):
+        for last in _TABLE.finditer(lined):
             pass
         if last is not None:
             self.current_table = last.group(1).decode("utf-8", errors="replace").replace("``", "`")
@@ -209,7 +218,7 @@ def gunzip_chunks(source: BinaryIO, on_read: Callable[[int], None] | None = None
             on_read(len(raw))
         while raw:
             fed = True
-            out = decoder.decompress(raw)
+            out = decoder.decompress(raw, OUT_CHUNK)
             if out:
                 yield out
             if decoder.eof:
@@ -217,7 +226,7 @@ def gunzip_chunks(source: BinaryIO, on_read: Callable[[int], None] | None = None
                 decoder = zlib.decompressobj(wbits=31)
                 fed = False
             else:
-                raw = b""
+                raw = decoder.unconsumed_tail
     if total == 0:
         raise TruncatedDump("the dump file is empty")
     if fed and not decoder.eof:

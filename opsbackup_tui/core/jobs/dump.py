@@ -28,7 +28,7 @@ from .base import Job, JobContext, JobError, Outcome, Rate
 
 DUMP_FLAGS = ("--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob",
               "--default-character-set=utf8mb4", "--no-tablespaces")
-_TABLE = re.compile(rb"^-- Table structure for table `((?:[^`\n]|``)+)`", re.M)
+_TABLE = re.compile(rb"\n-- Table structure for table `((?:[^`\n]|``)+)`")
 
 
 def detect_flavour(program: str) -> str:

@@ -11,6 +11,7 @@ definer (ERROR 1227 would fail a good dump).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import re
 import subprocess
@@ -33,6 +34,7 @@ from .base import Job, JobContext, JobError, Outcome, Rate
 VERIFY_DB_RE = re.compile(r"verify_\d{8}_\d{6}")
 SCRATCH_DB_RE = re.compile(r"(?:verify|drill|monthly)_\d{8}_\d{6}")
 HASH_CHUNK = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 def sha256_file(path: Path, on_read=None) -> str:
@@ -108,6 +110,11 @@ async def import_dump(ctx: JobContext, server: ServerConfig, dump_path: Path, da
 
         def feed() -> int:
             dst = client.proc.stdin.fileno()
+            try:
+                # A 1 MiB pipe lets the client and server work while we decompress the next piece.
+                fcntl.fcntl(dst, F_SETPIPE_SZ, 1024 * 1024)
+            except OSError:
+                pass
 
             def on_read(n: int) -> None:
                 stats.read += n
