@@ -22,6 +22,7 @@ from .core.proc import Redactor
 from .core.settings import Settings
 from .screens.confirm import ConfirmScreen
 from .screens.dashboard import DashboardScreen
+from .screens.dr.base import StepScreen
 from .screens.error import ErrorScreen
 from .screens.help import help_markdown
 from .screens.viewer import MarkdownScreen
@@ -213,6 +214,10 @@ class OpsBackupApp(App):
     async def action_quit(self) -> None:
         if isinstance(self.screen, ConfirmScreen):
             return  # the question is already asked
+        if isinstance(self.screen, StepScreen) and self.screen.busy():
+            # A DR import runs: leaving the wizard asks, cancels it and offers to drop its database.
+            self.screen.action_leave()
+            return
         if not self.running:
             self.exit()
             return

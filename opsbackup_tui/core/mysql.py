@@ -134,8 +134,22 @@ def explain_error(exc: Exception, server: ServerConfig) -> str:
         return f"cannot reach the MySQL server at {server.describe()}: is it running? (error {code})"
     if code == 1049:
         return f"unknown database ({exc.args[1] if len(exc.args) > 1 else ''}): check OPS_DB_NAME"
+    if code == 1146:
+        return (f"a table disappeared during the run ({exc.args[1] if len(exc.args) > 1 else ''}): was the "
+                "database dropped by someone else?")
     message = exc.args[1] if len(exc.args) > 1 else str(exc)
     return f"MySQL error {code}: {message}" if code else f"MySQL error: {message}"
+
+
+@contextmanager
+def explained(server: ServerConfig) -> Iterator[None]:
+    """Server errors inside the block become DatabaseError with an operator's message."""
+    import pymysql
+
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        raise DatabaseError(explain_error(exc, server)) from None
 
 
 def quote_ident(name: str) -> str:

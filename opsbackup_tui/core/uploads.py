@@ -136,20 +136,23 @@ def restore(settings: Settings, snapshot: Snapshot, paths: list[str], staging: P
     staging = staging.resolve()
     _within(staging, restore_root(settings).resolve(), "the staging dir")
     lines = _restic_json(settings, *restore_argv(snapshot, paths, staging), timeout=3600)
-    check_staging(staging)
+    check_staging(staging, staged_source(staging, snapshot))
     return "\n".join(lines)
 
 
-def check_staging(staging: Path) -> None:
-    """Nothing restored may point outside the staging dir (a symlink to /etc is not copied back)."""
-    real_root = staging.resolve()
+def check_staging(staging: Path, root: Path | None = None) -> None:
+    """Nothing restored may point outside `root`, the restored copy of the uploads (default: the
+    staging dir): a symlink to /etc, or one whose `..` climbs out of CRM_UPLOADS_PATH once copied
+    back (`../../../.env`), is refused. The staging dir alone is not enough: it holds the snapshot's
+    full path, so a relative link can climb out of the uploads and still land inside it."""
+    real_root = (root or staging).resolve()
     for folder, dirs, files in os.walk(staging):
         for name in dirs + files:
             path = Path(folder) / name
             if path.is_symlink():
                 target = (path.parent / os.readlink(path)).resolve()
                 if target != real_root and real_root not in target.parents:
-                    raise UploadsError(f"{path} is a symlink to {os.readlink(path)}, outside the staging dir: refused")
+                    raise UploadsError(f"{path} is a symlink to {os.readlink(path)}, outside the restored uploads: refused")
 
 
 def _within(path: Path, root: Path, what: str) -> None:
@@ -184,7 +187,7 @@ def copy_back(settings: Settings, staging: Path, snapshot: Snapshot, dry_run: bo
     if not source.is_dir():
         raise UploadsError(f"nothing restored under {source}")
     _within(source.resolve(), staging.resolve(), "the restored files")
-    check_staging(staging)
+    check_staging(staging, source)
     argv = rsync_argv(source, uploads.resolve(), dry_run)
     result = subprocess.run(argv, env=child_env(), stdin=subprocess.DEVNULL, capture_output=True, check=False)
     output = result.stdout.decode("utf-8", errors="replace")

@@ -123,12 +123,17 @@ class UploadsScreen(Screen[None]):
         return Text(f"{mark}{item.name}{suffix}", style="bold" if item.path in self.selected else "")
 
     def _populate(self, node: TreeNode) -> None:
+        # Re-filling a folder (the filter changed) must keep its opened sub-folders open: the filter
+        # is for names in opened folders, and new nodes start collapsed.
+        opened = {child.data.path for child in node.children if child.data is not None and child.is_expanded}
         node.remove_children()
         for item in self.cache.get(node.data.path, []):
             if self.filter and item.type != "dir" and self.filter not in item.name.lower():
                 continue
             if item.type == "dir":
-                node.add(self._label(item), data=item, allow_expand=True)
+                child = node.add(self._label(item), data=item, allow_expand=True)
+                if item.path in opened and item.path in self.cache:
+                    child.expand()
             else:
                 node.add_leaf(self._label(item), data=item)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..events import Progress
 from ..fmt import size_words
-from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, quote_ident
+from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, explained, quote_ident
 from ..proc import Child, child_env, run_blocking, shown, write_all
 from ..sqlstream import DumpGuard, Refused, TruncatedDump, gunzip_chunks
 from ..tree import BackupTree, Dump, format_stamp
@@ -175,33 +175,35 @@ async def import_dump(ctx: JobContext, server: ServerConfig, dump_path: Path, da
 
 def count_tables(server: ServerConfig, database: str, critical: tuple[str, ...]) -> tuple[int, dict[str, int | None]]:
     """(tables in information_schema, rows per critical table; None where the table is missing)."""
-    conn = connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,))
-            names = {row[0] for row in cur.fetchall()}
-            rows: dict[str, int | None] = {}
-            for table in critical:
-                if table in names:
-                    cur.execute(f"SELECT COUNT(*) FROM {quote_ident(database)}.{quote_ident(table)}")
-                    rows[table] = int(cur.fetchone()[0])
-                else:
-                    rows[table] = None
-    finally:
-        conn.close()
-    return len(names), rows
+    with explained(server):
+        conn = connect(server)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,))
+                names = {row[0] for row in cur.fetchall()}
+                rows: dict[str, int | None] = {}
+                for table in critical:
+                    if table in names:
+                        cur.execute(f"SELECT COUNT(*) FROM {quote_ident(database)}.{quote_ident(table)}")
+                        rows[table] = int(cur.fetchone()[0])
+                    else:
+                        rows[table] = None
+        finally:
+            conn.close()
+        return len(names), rows
 
 
 def drop_database(server: ServerConfig, database: str) -> None:
     """DROP a scratch database this tool made; any other name is refused."""
     if not SCRATCH_DB_RE.fullmatch(database):
         raise ValueError(f"refusing to drop {database!r}: not a scratch database name")
-    conn = connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
-    finally:
-        conn.close()
+    with explained(server):
+        conn = connect(server)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
+        finally:
+            conn.close()
 
 
 # A scratch database younger than this may belong to a run of another backup tree on the same
@@ -214,18 +216,19 @@ def drop_leftovers(server: ServerConfig, pattern: re.Pattern[str] = VERIFY_DB_RE
     """Drop scratch databases left by crashed runs: names matching `pattern` exactly whose stamp is
     more than LEFTOVER_AGE_S old."""
     limit = (time.time() if now is None else now) - LEFTOVER_AGE_S
-    conn = connect(server)
-    dropped = []
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW DATABASES")
-            for (name,) in cur.fetchall():
-                if pattern.fullmatch(name) and _stamp_epoch(name) < limit:
-                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-                    dropped.append(name)
-    finally:
-        conn.close()
-    return dropped
+    with explained(server):
+        conn = connect(server)
+        dropped = []
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW DATABASES")
+                for (name,) in cur.fetchall():
+                    if pattern.fullmatch(name) and _stamp_epoch(name) < limit:
+                        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+                        dropped.append(name)
+        finally:
+            conn.close()
+        return dropped
 
 
 def _stamp_epoch(name: str) -> float:
@@ -236,13 +239,14 @@ def _stamp_epoch(name: str) -> float:
 
 
 def create_database(server: ServerConfig, database: str) -> None:
-    conn = connect(server)
-    try:
-        with conn.cursor() as cur:
-            # Never IF NOT EXISTS: an existing database of that name is not ours to fill.
-            cur.execute(f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4")
-    finally:
-        conn.close()
+    with explained(server):
+        conn = connect(server)
+        try:
+            with conn.cursor() as cur:
+                # Never IF NOT EXISTS: an existing database of that name is not ours to fill.
+                cur.execute(f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4")
+        finally:
+            conn.close()
 
 
 async def verify_checksum(ctx: JobContext, dump: Dump) -> str:

@@ -56,7 +56,8 @@ class StepScreen(Screen[str]):
     StepScreen .nav { height: 3; align-horizontal: right; padding: 0 1; }
     StepScreen .nav Button { margin-left: 2; }
     """
-    BINDINGS = [Binding("escape", "leave", "Leave the wizard")]
+    # q would quit the app at once (no job of the app runs): mid-wizard it asks first, like escape.
+    BINDINGS = [Binding("escape", "leave", "Leave the wizard"), Binding("q", "leave", "Leave the wizard", show=False)]
 
     number = 0
 
@@ -90,6 +91,8 @@ class StepScreen(Screen[str]):
         result.update(Text(text))
         result.set_class(ok is True, "-ok")
         result.set_class(ok is False, "-bad")
+        # On a small terminal the body scrolls: a verdict below the fold would go unseen.
+        result.scroll_visible(animate=False)
 
     def allow_next(self, allowed: bool) -> None:
         self.query_one("#next", Button).disabled = not allowed

@@ -30,6 +30,8 @@ class PickDumpScreen(StepScreen):
         table = self.query_one(DataTable)
         for key in ("dump", "size", "age", "sha256", "verify log", "note"):
             table.add_column(key, key=key)
+        # The arrows must move through the dumps at once (the scrolling body would take focus first).
+        table.focus()
         self.show_result("reading the backup tree…", None)
         self._load()
 
