@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .atomic import write_atomic
 from .jobs.verify import sha256_file
-from .mysql import DatabaseError, ServerConfig, connect, quote_ident
+from .mysql import DatabaseError, ServerConfig, connect, execute, quote_ident
 from .proc import child_env, shown
 from .settings import Settings
 from .tree import NOTE_SUFFIX, BackupTree, Dump, VerifyLog
@@ -177,26 +177,12 @@ def _grants_cover(grants: list[str], database: str) -> bool | None:
 
 
 def create_database(server: ServerConfig, database: str) -> str:
-    sql = f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    conn = connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-    return sql
+    return execute(server, f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 
 
 def drop_database(server: ServerConfig, database: str) -> str:
     """DROP the database the operator named and confirmed (a half-imported target)."""
-    sql = f"DROP DATABASE {quote_ident(database)}"
-    conn = connect(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-    return sql
+    return execute(server, f"DROP DATABASE {quote_ident(database)}")
 
 
 # --- step 5: point the application at the new database ---

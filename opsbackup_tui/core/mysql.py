@@ -152,5 +152,17 @@ def explained(server: ServerConfig) -> Iterator[None]:
         raise DatabaseError(explain_error(exc, server)) from None
 
 
+def execute(server: ServerConfig, sql: str) -> str:
+    """Run one statement on a fresh connection (blocking: threads only); returns the SQL run."""
+    with explained(server):
+        conn = connect(server)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+    return sql
+
+
 def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..events import Progress
 from ..fmt import size_words
-from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, explained, quote_ident
+from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, execute, explained, quote_ident
 from ..proc import Child, child_env, run_blocking, shown, write_all
 from ..sqlstream import DumpGuard, Refused, TruncatedDump, gunzip_chunks
 from ..tree import BackupTree, Dump, format_stamp
@@ -197,13 +197,7 @@ def drop_database(server: ServerConfig, database: str) -> None:
     """DROP a scratch database this tool made; any other name is refused."""
     if not SCRATCH_DB_RE.fullmatch(database):
         raise ValueError(f"refusing to drop {database!r}: not a scratch database name")
-    with explained(server):
-        conn = connect(server)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
-        finally:
-            conn.close()
+    execute(server, f"DROP DATABASE IF EXISTS {quote_ident(database)}")
 
 
 # A scratch database younger than this may belong to a run of another backup tree on the same
@@ -239,14 +233,8 @@ def _stamp_epoch(name: str) -> float:
 
 
 def create_database(server: ServerConfig, database: str) -> None:
-    with explained(server):
-        conn = connect(server)
-        try:
-            with conn.cursor() as cur:
-                # Never IF NOT EXISTS: an existing database of that name is not ours to fill.
-                cur.execute(f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4")
-        finally:
-            conn.close()
+    # Never IF NOT EXISTS: an existing database of that name is not ours to fill.
+    execute(server, f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4")
 
 
 async def verify_checksum(ctx: JobContext, dump: Dump) -> str:
