@@ -115,3 +115,88 @@ def run_as_nobody(func, *args):
     if kind == "raised":
         raise AssertionError(f"the unprivileged child raised {value}")
     return value
+
+
+# --- legacy dumps (for the migration tests and bench/migrate.py) ---
+
+SQL_HEADER = (
+    "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for debian-linux-gnu (x86_64)\n--\n"
+    "-- Host: localhost    Database: crm\n"
+    "-- ------------------------------------------------------\n"
+    "-- Server version\t10.11.6-MariaDB-0+deb12u1\n\n"
+    "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n"
+    "/*!40101 SET NAMES utf8mb4 */;\n\n"
+    "--\n-- Table structure for table `contacts`\n--\n\n"
+    "DROP TABLE IF EXISTS `contacts`;\n"
+    "CREATE TABLE `contacts` (\n  `id` int(10) unsigned NOT NULL,\n  `first_name` varchar(80) NOT NULL,\n"
+    "  `last_name` varchar(80) NOT NULL,\n  `email` varchar(190) NOT NULL,\n  `phone` varchar(40) DEFAULT NULL,\n"
+    "  `lead_score` smallint(6) NOT NULL DEFAULT 0,\n  `notes` text DEFAULT NULL,\n"
+    "  `created_at` datetime NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n\n"
+    "--\n-- Dumping data for table `contacts`\n--\n\n"
+    "LOCK TABLES `contacts` WRITE;\n"
+)
+SQL_FOOTER = "UNLOCK TABLES;\n"
+_FIRST = ("Jan", "Petr", "Eva", "Jana", "Tomáš", "Lucie", "Martin", "Kateřina", "Pavel", "Alžběta", "Bob", "Čeněk")
+_LAST = ("Novák", "Svoboda", "Dvořák", "Černý", "Procházka", "Kučera", "Veselý", "Horák", "Smith", "O\\'Brien")
+_WORDS = ("call", "back", "next", "week", "offer", "sent", "meeting", "budget", "renewal", "demo", "pricing",
+          "contract", "signed", "lost", "to", "the", "after", "Q3", "invoice", "support")
+
+
+def sql_block(rows: int, seed: int, first_id: int = 1, per_insert: int = 200) -> bytes:
+    """`rows` contacts as mysqldump's extended INSERT lines (long lines, escaped quotes, UTF-8)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for start in range(0, rows, per_insert):
+        values = []
+        for row_id in range(first_id + start, first_id + min(rows, start + per_insert)):
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            notes = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 14)))
+            values.append(f"({row_id},'{first}','{last}','{first.lower()}.{row_id}@example.com',"
+                          f"'+420 {rng.randint(100, 999)} {rng.randint(100, 999)} {rng.randint(100, 999)}',"
+                          f"{rng.randint(0, 100)},'{notes}','20{rng.randint(15, 26)}-{rng.randint(1, 12):02d}-"
+                          f"{rng.randint(1, 28):02d} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00')")
+        out.append("INSERT INTO `contacts` VALUES " + ",".join(values) + ";\n")
+    return "".join(out).encode("utf-8")
+
+
+def legacy_sql(size: int = 0, *, seed: int = 0, trailer: bool = True, block_rows: int = 2000) -> bytes:
+    """A realistic uncompressed dump of about `size` bytes (at least a header and one INSERT line)."""
+    parts = [SQL_HEADER.encode()]
+    total, index = len(parts[0]), 0
+    while True:
+        block = sql_block(block_rows, seed * 1_000_003 + index, first_id=1 + index * block_rows)
+        parts.append(block)
+        total += len(block)
+        index += 1
+        if total >= size:
+            break
+    parts.append(SQL_FOOTER.encode())
+    if trailer:
+        parts.append(TRAILER.encode())
+    return b"".join(parts)
+
+
+def write_sized_sql(path: Path, size: int, *, seed: int = 0, block: int = 4 << 20) -> bytes:
+    """An uncompressed dump of ~`size` bytes written fast: a few MiB of realistic SQL repeated
+    (deflate's 32 KiB window never sees the repeats, so it compresses like unique text).
+    Returns the sha256 of the content."""
+    body = legacy_sql(block, seed=seed)
+    head, rest = body[: len(SQL_HEADER)], body[len(SQL_HEADER):-len(SQL_FOOTER) - len(TRAILER)]
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        for piece in [head] + [rest] * max(1, size // max(1, len(rest))) + [SQL_FOOTER.encode(), TRAILER.encode()]:
+            handle.write(piece)
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def put(path: Path, data: bytes, when: float | None = None) -> Path:
+    """Write `data` to `path` (folders made) with mtime `when` (epoch seconds) if given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if when is not None:
+        os.utime(path, (when, when), follow_symlinks=False)
+    return path

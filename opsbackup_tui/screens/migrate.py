@@ -44,7 +44,7 @@ class MigrateScreen(JobScreen):
 
     @work(thread=True, group="migrate-plan", exclusive=True, exit_on_error=False)
     def _scan(self) -> None:
-        plan = plan_migration(self.app.settings)
+        plan = plan_migration(self.app.settings, self.app.clock())
         self.app.call_from_thread(self._show, plan)
 
     def _show(self, plan: MigrationPlan) -> None:
@@ -54,7 +54,9 @@ class MigrateScreen(JobScreen):
         for c in plan.candidates:
             target = c.target.rsplit("/", 1)[-1] if c.target else "–"
             style = "bold red" if c.action == "skip" else ""
-            table.add_row(c.source, size_words(c.size), target, Text(c.action, style=style), c.time_source or "–",
+            # Text: a str cell is read as markup, and file names are the operator's (`old[/x]` crashed it).
+            table.add_row(Text(c.source), size_words(c.size), target, Text(c.action, style=style),
+                          c.time_source or "–",
                           Text("; ".join(c.problems)))
         todo = [c for c in plan.candidates if c.runnable]
         self.query_one("#summary", Static).update(Text(

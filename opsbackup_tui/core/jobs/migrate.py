@@ -19,6 +19,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from ..events import Progress
 from ..fmt import size_words
 from ..proc import CHUNK, Child, run_blocking, write_all
 from ..settings import Settings
-from ..sqlstream import TRAILER
+from ..sqlstream import TRAILER, TruncatedDump
 from ..tree import DUMP_RE, SHA_SUFFIX, BackupTree, format_stamp, parse_stamp, read_sha256_file
 from .base import Job, JobContext, JobError, Outcome, Rate
 
@@ -124,6 +125,20 @@ def _save_journal(db: Path, journal: dict) -> None:
         (db / JOURNAL).unlink(missing_ok=True)
 
 
+def _forget_finished(db: Path) -> None:
+    """Drop journal entries of files a run published and whose original it then removed (a kill
+    right after the removal leaves such an entry, and no candidate would ever clear it)."""
+    journal = load_journal(db)
+    done = [name for name, entry in journal.items()
+            if not isinstance(entry, dict) or not entry.get("source")
+            or (not os.path.lexists(entry["source"]) and (db / name).is_file()
+                and (db / (name + SHA_SUFFIX)).is_file())]
+    if done:
+        for name in done:
+            journal.pop(name)
+        _save_journal(db, journal)
+
+
 def _count_dumps(db: Path) -> tuple[int, int]:
     """(canonical dumps, of them without a .sha256)."""
     try:
@@ -134,8 +149,10 @@ def _count_dumps(db: Path) -> tuple[int, int]:
     return len(dumps), sum(1 for n in dumps if n + SHA_SUFFIX not in names)
 
 
-def plan_migration(settings: Settings) -> MigrationPlan:
-    """The dry run: every legacy file found, its target, its action and its problems."""
+def plan_migration(settings: Settings, now: float | None = None) -> MigrationPlan:
+    """The dry run: every legacy file found, its target, its action and its problems. `now` (epoch
+    seconds, default the real time) is the caller's clock: what counts as "in the future"."""
+    current = datetime.fromtimestamp(time.time() if now is None else now)
     db = settings.db_dir
     folders = list(dict.fromkeys([settings.backup_base, db, *settings.legacy_paths]))
     journal = load_journal(db)
@@ -161,12 +178,13 @@ def plan_migration(settings: Settings) -> MigrationPlan:
                 continue
             if folder == db and DUMP_RE.fullmatch(name) and (db / (name + SHA_SUFFIX)).is_file():
                 continue  # already migrated and valid
-            candidates.append(_candidate(path, st, db, journal, taken, newest))
+            candidates.append(_candidate(path, st, db, journal, taken, newest, current))
     before, missing = _count_dumps(db)
     return MigrationPlan(candidates, [str(f) for f in folders], before, missing)
 
 
-def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: set[str], newest: str) -> Candidate:
+def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: set[str], newest: str,
+               now: datetime) -> Candidate:
     compressed = path.name.lower().endswith(".gz")
     canonical = DUMP_RE.fullmatch(path.name)
     problems: list[str] = []
@@ -189,7 +207,7 @@ def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: s
         days = abs((when - mtime).total_seconds()) / 86400
         problems.append(f"time not trusted: the name says {when:%Y-%m-%d %H:%M}, the mtime "
                         f"{mtime:%Y-%m-%d %H:%M} ({days:.0f} days apart); the name is used")
-    if when > datetime.now():
+    if when > now:
         problems.append(f"time not trusted: {when:%Y-%m-%d %H:%M} is in the future")
     candidate.time_source = how
 
@@ -272,7 +290,7 @@ class MigrateJob(Job):
         db.mkdir(parents=True, exist_ok=True)
         for leftover in db.glob(f".full-*{TEMP_SUFFIX}"):
             leftover.unlink(missing_ok=True)  # from a cancelled or crashed run: never a valid dump
-        plan = await asyncio.to_thread(plan_migration, self.settings)
+        plan = await asyncio.to_thread(plan_migration, self.settings, ctx.clock())
         todo = [c for c in plan.candidates if c.runnable]
         total = sum(c.size for c in todo)
         done_before = 0
@@ -293,6 +311,7 @@ class MigrateJob(Job):
                 saved += await self._one(ctx, candidate, current["digests"])
                 done_before += candidate.size
                 current["digests"] = None
+        await asyncio.to_thread(_forget_finished, db)
         after, missing = _count_dumps(db)
         failed = [c for c in todo if c.result.startswith("FAILED")]
         summary = (f"{len(todo) - len(failed)} of {len(todo)} migrated; dumps in db/: {plan.dumps_before} → {after}; "
@@ -337,7 +356,7 @@ class MigrateJob(Job):
             return max(0, candidate.size - target.stat().st_size)
         except asyncio.CancelledError:
             raise
-        except (JobError, OSError, zlib.error, ValueError) as exc:
+        except (JobError, OSError, zlib.error, ValueError, TruncatedDump) as exc:  # this file only
             text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             candidate.result = f"FAILED: {text}"
             ctx.output(f"{source.name}: {candidate.result}; the original is untouched")

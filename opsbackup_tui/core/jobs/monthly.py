@@ -25,6 +25,9 @@ from .base import Job, JobContext, JobError, Outcome
 from .verify import count_tables, create_database, drop_database, drop_leftovers, import_dump, verify_checksum
 
 MONTHLY_DB_RE = re.compile(r"monthly_\d{8}_\d{6}")
+# restic's status line ("[0:54] 0.00%  0 / 1 packs"), printed RESTIC_PROGRESS_FPS times a second:
+# shown as output, never kept as evidence (a slow check would push the error out of the last lines).
+RESTIC_STATUS_RE = re.compile(r"\[\d+:\d+(?::\d+)?\] +\d+(?:\.\d+)?% ")
 TREND_DAYS = 31
 
 
@@ -134,7 +137,8 @@ class MonthlyJob(Job):
                 lines: list[str] = []
 
                 def keep(line: str) -> None:
-                    lines.append(line)
+                    if not RESTIC_STATUS_RE.match(line):
+                        lines.append(line)
                     ctx.output_threadsafe(line)
 
                 child = Child(inv.argv, redact=ctx.redact, on_line=keep, env=inv.env, pass_fds=inv.pass_fds,
