@@ -18,14 +18,12 @@ from textual.worker import Worker, WorkerState
 from .core.events import Event, Finished, Progress
 from .core.jobs import make_job
 from .core.locks import peek
+from .core.overview import Prefetch
 from .core.proc import Redactor
 from .core.settings import Settings
 from .screens.confirm import ConfirmScreen
 from .screens.dashboard import DashboardScreen
-from .screens.dr.base import StepScreen
 from .screens.error import ErrorScreen
-from .screens.help import help_markdown
-from .screens.viewer import MarkdownScreen
 from .widgets.jobs import TITLES, JobRow, JobsPanel
 
 
@@ -51,8 +49,10 @@ class OpsBackupApp(App):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None,
+                 prefetch: Prefetch | None = None) -> None:
         super().__init__()
+        self.prefetch = prefetch
         self.settings = settings
         self.clock = clock
         self.host = host or socket.gethostname()
@@ -88,6 +88,9 @@ class OpsBackupApp(App):
     # --- help ---
 
     def action_help(self) -> None:
+        from .screens.help import help_markdown
+        from .screens.viewer import MarkdownScreen
+
         if not isinstance(self.screen, MarkdownScreen):
             self.push_screen(MarkdownScreen("Help: runbook, keys, settings", help_markdown(self.settings)))
 
@@ -184,6 +187,8 @@ class OpsBackupApp(App):
         if event.ok:
             self.notify(event.summary, title=f"{title}: OK")
             if event.job == "report" and "markdown" in event.result:
+                from .screens.viewer import MarkdownScreen
+
                 self.push_screen(MarkdownScreen(f"Report · {event.result.get('path', '')}", event.result["markdown"]))
         elif event.cancelled:
             self.notify(f"{title} cancelled; nothing half-written was kept.", title="Cancelled", severity="warning")
@@ -214,7 +219,7 @@ class OpsBackupApp(App):
     async def action_quit(self) -> None:
         if isinstance(self.screen, ConfirmScreen):
             return  # the question is already asked
-        if isinstance(self.screen, StepScreen) and self.screen.busy():
+        if self._dr_running and _busy_dr_step(self.screen):
             # A DR import runs: leaving the wizard asks, cancels it and offers to drop its database.
             self.screen.action_leave()
             return
@@ -245,10 +250,17 @@ class OpsBackupApp(App):
         self.exit()
 
 
-def make_app(settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None) -> OpsBackupApp:
-    return OpsBackupApp(settings, clock, host)
+def _busy_dr_step(screen: Screen) -> bool:
+    from .screens.dr.base import StepScreen  # here: the wizard's modules load only when it opens
+
+    return isinstance(screen, StepScreen) and screen.busy()
 
 
-def run_app(settings: Settings) -> int:
-    make_app(settings).run()
+def make_app(settings: Settings, clock: Callable[[], float] = time.time, host: str | None = None,
+             prefetch: Prefetch | None = None) -> OpsBackupApp:
+    return OpsBackupApp(settings, clock, host, prefetch)
+
+
+def run_app(settings: Settings, prefetch: Prefetch | None = None) -> int:
+    make_app(settings, prefetch=prefetch).run()
     return 0

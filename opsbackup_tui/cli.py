@@ -127,9 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate_plan(settings, args.json)
         return _run(settings, "migrate", args)
     if command == "tui":
+        import time
+
+        from .core.overview import Prefetch
+
+        # The checks run while Textual is imported: the first frame can show them.
+        prefetch = Prefetch(settings, time.time())
         from .app import run_app
 
-        return run_app(settings)
+        return run_app(settings, prefetch)
     raise AssertionError(command)
 
 

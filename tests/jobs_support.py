@@ -324,6 +324,15 @@ def wait_until(predicate: Callable[[], object], what: str, timeout: float = SAFE
         time.sleep(step)
 
 
+def option_file_is_a_pipe(pid: int) -> bool:
+    """The process reads its [client] options from an inherited pipe, not from a file on disk."""
+    argv = read_proc(pid)[0]
+    path = next(a for a in argv if a.startswith("--defaults-extra-file=")).split("=", 1)[1]
+    if not path.startswith("/dev/fd/"):
+        return False
+    return os.readlink(f"/proc/{pid}/fd/{path.rsplit('/', 1)[1]}").startswith("pipe:")
+
+
 def find_child(program: str, root: int | None = None, with_arg: str | None = None) -> int | None:
     """The pid of a live descendant running `program` (by argv[0]'s basename), with `with_arg`
     among its arguments if given (a job runs `mariadb --version` before the real client)."""

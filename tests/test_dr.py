@@ -50,6 +50,7 @@ from dr_support import (  # noqa: F401 - fixtures
     write_verify_log,
 )
 from jobs_support import (  # noqa: F401
+    option_file_is_a_pipe,
     Recorder,
     admin,
     crm_db,
@@ -446,7 +447,7 @@ async def test_restore_job_cancelled_stops_the_client_and_removes_its_option_fil
     while not sql(mysql_server, "SHOW TABLES", database=target):
         await asyncio.sleep(0.05)
     client = find_child("mariadb")
-    assert client is not None and option_dirs(own_tmp)
+    assert client is not None and option_file_is_a_pipe(client) and option_dirs(own_tmp) == []
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -48,7 +48,7 @@ from dr_support import (  # noqa: F401 - fixtures
     write_crm_env,
     write_verify_log,
 )
-from jobs_support import crm_db, db_flags, sql  # noqa: F401 - fixtures
+from jobs_support import crm_db, db_flags, option_file_is_a_pipe, sql  # noqa: F401 - fixtures
 from ui_support import settle
 
 
@@ -346,7 +346,7 @@ async def test_cancel_mid_import_is_reported_and_the_partial_database_dropped(
         await click(pilot, "#start")
         await wait_for(pilot, lambda: sql(mysql_server, "SHOW TABLES", database=restored_db), "the first table")
         assert step3.busy() and find_child("mariadb") is not None
-        assert option_dirs(own_tmp)  # the client's private option file exists while it runs
+        assert option_file_is_a_pipe(find_child("mariadb")) and option_dirs(own_tmp) == []  # nothing on disk
         await click(pilot, "#cancel")
         text = await result_says(pilot, step3, "import cancelled")
         assert f"`{restored_db}` holds a partial import" in text
@@ -485,7 +485,10 @@ async def test_ctrl_q_mid_import_asks_first(tmp_path, make_settings, mysql_serve
         await click(pilot, "#start")
         await wait_for(pilot, lambda: sql(mysql_server, "SHOW TABLES", database=restored_db), "the first table")
         await pilot.press("ctrl+q")
-        await pilot.pause(0.5)
+        for _ in range(100):  # up to 5 s on a loaded machine
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmScreen):
+                break
         asked = isinstance(app.screen, ConfirmScreen)
     assert option_dirs(own_tmp) == []  # whatever happens, the private option file is gone
     assert asked, "ctrl+q quit the app mid-import without asking"

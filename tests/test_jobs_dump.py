@@ -25,6 +25,7 @@ from opsbackup_tui.core.locks import peek
 from opsbackup_tui.core.tree import BackupTree
 
 from jobs_support import (  # noqa: F401 - fixtures
+    option_file_is_a_pipe,
     NIGHT,
     REPO_ROOT,
     Recorder,
@@ -317,16 +318,13 @@ async def test_cancelling_a_dump_removes_everything_and_releases_the_lock(
         task = asyncio.ensure_future(run_job(DumpJob(settings), rec, clock=clock_at(NIGHT)))
         pid = await asyncio.to_thread(wait_until, lambda: find_child("mariadb-dump", with_arg=crm_db),
                                       "the dump process")
-        argv = read_proc(pid)[0]
-        cnf = Path(next(a for a in argv if a.startswith("--defaults-extra-file=")).split("=", 1)[1])
-        assert cnf.exists() and mode(cnf) == 0o600 and mode(cnf.parent) == 0o700
+        assert option_file_is_a_pipe(pid)
         pigz = find_child("pigz")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     assert rec.finished.cancelled and not rec.finished.ok
     assert not pid_alive(pid) and (pigz is None or not pid_alive(pigz))
-    assert not cnf.parent.exists()
     assert_nothing_published(settings)
     assert peek(settings.backup_base, "db_backup") is None
     end = [line for line in ops_lines(settings) if line.context and line.context.get("event") == "end"]

@@ -255,9 +255,10 @@ def test_the_import_client_itself_refuses_client_commands(mysql_server, scratch_
     with defaults_file(mysql_server) as cnf:
         argv = import_argv(program, str(cnf), scratch_db, sandbox)
         out = subprocess.run(argv, input=f"SELECT 1;\n{command.format(marker=marker)}\nSELECT 2;\n",
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, pass_fds=(cnf.fd,))
     assert not marker.exists()
     assert out.returncode != 0
+    assert "Access denied" not in out.stderr and out.stdout.startswith("1\n")  # it logged in and ran SQL
 
 
 async def test_leftover_verify_databases_are_dropped_but_lookalikes_stay(mysql_server, crm_db, settings_for):

@@ -515,6 +515,7 @@ def _load_dump(paths: DemoPaths, dump: Path, say: Say) -> None:
     server = ServerConfig(socket=paths.socket, user="root", password=Secret(_db_password(paths)))
     with defaults_file(server) as cnf, gzip.open(dump, "rb") as source:
         proc = subprocess.Popen([client_program(), f"--defaults-extra-file={cnf}", "--binary-mode", DATABASE],
+                                pass_fds=(cnf.fd,),
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert proc.stdin is not None
         try:

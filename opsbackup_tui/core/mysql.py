@@ -1,14 +1,14 @@
 """MySQL/MariaDB access: connection settings, private option files, client detection, pymysql.
 
-Passwords reach client programs only through a 0600 option file in a private 0700 temp dir
-(`--defaults-extra-file`), never argv or MYSQL_PWD. pymysql is blocking: call it from threads.
+Passwords reach client programs only through an option file that is an inherited pipe
+(`--defaults-extra-file=/dev/fd/N`): never argv or MYSQL_PWD, and never a file on disk that a
+killed session (a dropped SSH connection) could leave behind. pymysql is blocking: threads only.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,30 +53,43 @@ def _option_value(text: str) -> str:
     return f'"{escaped}"'
 
 
+@dataclass(frozen=True)
+class OptionFile:
+    """The read end of a pipe holding a [client] option file: pass `fd` to the one child that
+    reads `path` (pass_fds); a pipe is read once."""
+
+    path: str
+    fd: int
+
+    def __str__(self) -> str:
+        return self.path
+
+
 @contextmanager
-def defaults_file(server: ServerConfig) -> Iterator[Path]:
-    """A [client] option file readable only by us, removed on exit whatever happens."""
-    folder = tempfile.mkdtemp(prefix="opsbackup-my-")
-    path = Path(folder) / "client.cnf"
+def defaults_file(server: ServerConfig) -> Iterator[OptionFile]:
+    """A [client] option file for one child, in a pipe: nothing on disk, closed on exit."""
+    lines = ["[client]"]
+    if server.user:
+        lines.append(f"user={_option_value(server.user)}")
+    if server.password is not None:
+        lines.append(f"password={_option_value(server.password.reveal())}")
+    if server.socket is not None:
+        lines.append(f"socket={_option_value(str(server.socket))}")
+        lines.append("protocol=socket")
+    else:
+        lines.append(f"host={_option_value(server.host)}")
+        lines.append(f"port={server.port}")
+        lines.append("protocol=tcp")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    read_fd, write_fd = os.pipe()
     try:
-        lines = ["[client]"]
-        if server.user:
-            lines.append(f"user={_option_value(server.user)}")
-        if server.password is not None:
-            lines.append(f"password={_option_value(server.password.reveal())}")
-        if server.socket is not None:
-            lines.append(f"socket={_option_value(str(server.socket))}")
-            lines.append("protocol=socket")
-        else:
-            lines.append(f"host={_option_value(server.host)}")
-            lines.append(f"port={server.port}")
-            lines.append("protocol=tcp")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        yield path
+        try:
+            os.write(write_fd, data)  # a few hundred bytes: far below the pipe's buffer
+        finally:
+            os.close(write_fd)
+        yield OptionFile(f"/dev/fd/{read_fd}", read_fd)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        os.close(read_fd)
 
 
 def find_program(*names: str) -> str | None:

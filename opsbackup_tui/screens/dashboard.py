@@ -19,18 +19,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Sparkline, Static
 from textual.worker import get_current_worker
 
-from ..core.checks import CheckResult, overall, run_checks
+from ..core.checks import CheckResult, overall
 from ..core.fmt import size_words
 from ..core.follow import LogFollower
-from ..core.locks import peek
-from ..core.tree import BackupTree
+from ..core.overview import JOB_KINDS, Overview, collect_overview
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
 from ..widgets.jobs import JobsPanel
 from ..widgets.theme import theme_colour
 from ..widgets.logtail import LogTail
 
-JOB_KINDS = ("db_backup", "snapshot", "verify", "report")
-SPARK_DUMPS = 30
 FOLLOW_INTERVAL_S = 0.25
 NARROW = 100
 
@@ -69,30 +66,45 @@ class DashboardScreen(Screen):
         self._refreshing = False
         self._pending = False
         self.results: list[CheckResult] = []
+        self._overview: Overview | None = None
 
     def compose(self) -> ComposeResult:
-        settings = self.app.settings
+        # The first frame holds what an operator looks at first: the headline and the checklist.
+        # The rest is mounted right after it is painted (see _mount_rest).
         yield Static(id="headline")
         yield ChecklistTable(id="checklist")
-        with Horizontal(id="middle"):
-            with Vertical(id="trend"):
-                yield Label("dump sizes (last 30)", id="trend-label")
-                yield Sparkline([], id="sizes")
-            with Horizontal(id="actions"):
-                yield Button("DB backup (d)", id="run-db_backup", compact=True)
-                yield Button("Snapshot (s)", id="run-snapshot", compact=True)
-                yield Button("Verify (v)", id="run-verify", compact=True)
-                yield Button("Report (r)", id="run-report", compact=True)
-        with Horizontal(id="bottom"):
-            yield LogTail(str(settings.log_path), id="log")
-            yield JobsPanel(id="jobs")
-        yield Footer()
+
+    def _mount_rest(self) -> None:
+        settings = self.app.settings
+        middle = Horizontal(
+            Vertical(Label("dump sizes (last 30)", id="trend-label"), Sparkline([], id="sizes"), id="trend"),
+            Horizontal(Button("DB backup (d)", id="run-db_backup", compact=True),
+                       Button("Snapshot (s)", id="run-snapshot", compact=True),
+                       Button("Verify (v)", id="run-verify", compact=True),
+                       Button("Report (r)", id="run-report", compact=True), id="actions"),
+            id="middle")
+        bottom = Horizontal(LogTail(str(settings.log_path), id="log"), JobsPanel(id="jobs"), id="bottom")
+        self.mount(middle, bottom, Footer())
+        self.call_after_refresh(self._rest_mounted)
+
+    def _rest_mounted(self) -> None:
+        self.refresh_bindings()  # a Footer mounted after the first frame learns the keys
+        if self.results:
+            self._show_rest(self._overview)
+        self._follow_log()
 
     def on_mount(self) -> None:
         self._headline()
         self.query_one(ChecklistTable).focus()
-        self.action_refresh_checks()
-        self._follow_log()
+        prefetch, self.app.prefetch = self.app.prefetch, None
+        overview = prefetch.take() if prefetch is not None else None
+        if overview is not None:
+            # Ready before the screen mounted: the first frame already holds the checklist.
+            self._show(overview)
+            self._timer = self.set_timer(self.app.settings.refresh_s, self._timed_refresh)
+        else:
+            self.action_refresh_checks()
+        self.call_after_refresh(self._mount_rest)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
@@ -125,20 +137,11 @@ class DashboardScreen(Screen):
 
     @work(thread=True, group="checks", exit_on_error=False)
     def _refresh_checks(self) -> None:
-        settings = self.app.settings
         try:
-            results = run_checks(settings, now=self.app.clock())
-            tree = BackupTree(settings.backup_base)
-            sizes = []
-            for dump in tree.iter_dumps():
-                sizes.append(dump.size)
-                if len(sizes) == SPARK_DUMPS:
-                    break
-            busy = [held for kind in JOB_KINDS if (held := peek(settings.backup_base, kind))
-                    and held.pid != os.getpid()]
+            overview = collect_overview(self.app.settings, self.app.clock())
         finally:
             self.app.call_from_thread(self._refresh_done)
-        self.app.call_from_thread(self._show, results, list(reversed(sizes)), busy)
+        self.app.call_from_thread(self._show, overview)
 
     def _refresh_done(self) -> None:
         self._refreshing = False
@@ -153,10 +156,15 @@ class DashboardScreen(Screen):
         self._timer = None
         self.action_refresh_checks()
 
-    def _show(self, results: list[CheckResult], sizes: list[int], busy: list) -> None:
-        self.results = results
-        self.query_one(ChecklistTable).show(results)
+    def _show(self, overview: Overview) -> None:
+        self.results, self._overview = overview.results, overview
+        self.query_one(ChecklistTable).show(overview.results)
         self._headline()
+        if self.query("#bottom"):
+            self._show_rest(overview)
+
+    def _show_rest(self, overview: Overview) -> None:
+        sizes, busy = overview.sizes, overview.busy
         spark = self.query_one("#sizes", Sparkline)
         spark.data = sizes
         label = "dump sizes (last 30)"

@@ -79,7 +79,7 @@ class DumpJob(Job):
 
     def plan(self) -> list[str]:
         program = shutil.which("mariadb-dump") or shutil.which("mysqldump") or "mysqldump"
-        argv = self._argv(program, "<private 0600 option file>")
+        argv = self._argv(program, "/dev/fd/N (an inherited pipe)")
         return [
             f"{shown(argv)} | {shown(compressor())}",
             f"as {self.server.describe()}, database {self.settings.db_name or '(OPS_DB_NAME not set)'}",
@@ -155,7 +155,7 @@ class DumpJob(Job):
                 argv = self._argv(program, str(cnf), extra)
                 ctx.phase("dumping", f"{shown([program, '--defaults-extra-file=…', *argv[2:]])} | "
                                      f"{shown(compressor())} > {partial.name}")
-                stream = await self._run_pipeline(ctx, argv, out_fd, last_size)
+                stream = await self._run_pipeline(ctx, argv, out_fd, last_size, cnf.fd)
             os.fsync(out_fd)
             os.close(out_fd)
             out_fd = -1
@@ -183,10 +183,11 @@ class DumpJob(Job):
              "flavour": flavour},
         )
 
-    async def _run_pipeline(self, ctx: JobContext, argv: list[str], out_fd: int, expected: int | None) -> _Stream:
+    async def _run_pipeline(self, ctx: JobContext, argv: list[str], out_fd: int, expected: int | None,
+                            option_fd: int) -> _Stream:
         stream = _Stream()
         rate = Rate()
-        dump = Child(argv, redact=ctx.redact, on_line=ctx.output_threadsafe)
+        dump = Child(argv, redact=ctx.redact, on_line=ctx.output_threadsafe, pass_fds=(option_fd,))
         try:
             gz = Child(compressor(), redact=ctx.redact, on_line=ctx.output_threadsafe, stdin=subprocess.PIPE)
         except BaseException:

@@ -22,7 +22,7 @@ class RestoreJob(Job):
     def plan(self) -> list[str]:
         return [f"gunzip {self.dump.path} (in-process) → guard (refuses USE/CREATE DATABASE and client commands"
                 + (", removes DEFINER clauses" if self.strip_definer else "") + ")",
-                "→ " + shown(["mariadb", "--defaults-extra-file=<private 0600 file>", "--binary-mode", "--batch",
+                "→ " + shown(["mariadb", "--defaults-extra-file=/dev/fd/N", "--binary-mode", "--batch",
                               "--sandbox", f"--database={self.database}"]),
                 f"as {self.server.describe()}"]
 

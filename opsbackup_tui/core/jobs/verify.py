@@ -100,7 +100,7 @@ async def import_dump(ctx: JobContext, server: ServerConfig, dump_path: Path, da
         argv = import_argv(program, str(cnf), database, sandbox)
         ctx.phase("importing", f"{dump_path.name} (gunzip in-process) → guard → "
                                f"{shown([program, '--defaults-extra-file=…', *argv[2:]])}")
-        client = Child(argv, redact=ctx.redact, on_line=ctx.output_threadsafe, stdin=subprocess.PIPE,
+        client = Child(argv, redact=ctx.redact, on_line=ctx.output_threadsafe, stdin=subprocess.PIPE, pass_fds=(cnf.fd,),
                        stdout=subprocess.DEVNULL)
         stop_event = threading.Event()
 
