@@ -222,9 +222,9 @@ def trend_tree(make_settings, sizes: list[int]):
 
 @pytest.mark.parametrize("last_two, flagged", [
     ((7000, 15000), []),  # exactly −30 % then exactly +50 %: inside the trend
-    ((6999, 10000), ["full-20261125-0200.sql.gz (-30.0 %)"]),  # −30.01 %: below (shown rounded)
-    ((10000, 15001), ["full-20261126-0200.sql.gz (+50.0 %)"]),  # +50.01 %: above
-    ((6999, 15001), ["full-20261125-0200.sql.gz (-30.0 %)", "full-20261126-0200.sql.gz (+50.0 %)"]),
+    ((6999, 10000), ["full-20261125-0200.sql.gz (-30.01 %)"]),  # −30.01 %: below
+    ((10000, 15001), ["full-20261126-0200.sql.gz (+50.01 %)"]),  # +50.01 %: above
+    ((6999, 15001), ["full-20261125-0200.sql.gz (-30.01 %)", "full-20261126-0200.sql.gz (+50.01 %)"]),
 ])
 async def test_trend_item_at_the_boundaries(make_settings, last_two, flagged):
     settings = trend_tree(make_settings, [10000] * 7 + list(last_two))
@@ -236,8 +236,8 @@ async def test_trend_item_at_the_boundaries(make_settings, last_two, flagged):
     if not flagged:
         assert trend["ok"], trend
         assert trend["summary"] == "9 dumps of the last 31 days within the trend"
-        assert evidence[-2].endswith(", -30.0 % against 9.8 KiB") and "audit" not in evidence[-2]
-        assert evidence[-1].endswith(", +50.0 % against 9.8 KiB") and "audit" not in evidence[-1]
+        assert evidence[-2].endswith(", -30.00 % against 9.8 KiB") and "audit" not in evidence[-2]
+        assert evidence[-1].endswith(", +50.00 % against 9.8 KiB") and "audit" not in evidence[-1]
     else:
         assert not trend["ok"]
         assert trend["summary"] == (f"{len(flagged)} dump(s) changed beyond -30 %/+50 %: " + ", ".join(flagged)

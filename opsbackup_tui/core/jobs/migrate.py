@@ -316,6 +316,9 @@ class MigrateJob(Job):
         failed = [c for c in todo if c.result.startswith("FAILED")]
         summary = (f"{len(todo) - len(failed)} of {len(todo)} migrated; dumps in db/: {plan.dumps_before} → {after}; "
                    f"without .sha256: {missing}; {size_words(saved)} saved")
+        left = len(plan.candidates) - len(todo)
+        if left:
+            summary += f"; {left} file(s) left alone (conflicts, not SQL, untrusted time: see the dry run)"
         result = {"plan": plan.to_json(), "dumps_after": after, "missing_checksums_after": missing,
                   "bytes_saved": saved}
         if failed:

@@ -115,14 +115,14 @@ class MonthlyJob(Job):
         stamps = {d.name: d.stamp for d in dumps}
         recent = [p for p in points if stamps[p.name] >= since]
         flagged = [p for p in recent if p.flagged]
-        evidence = [f"{p.name}: {size_words(p.size)}" + (f", {p.change_pct:+.1f} % against {size_words(p.median_prev)}"
+        evidence = [f"{p.name}: {size_words(p.size)}" + (f", {p.change_pct:+.2f} % against {size_words(p.median_prev)}"
                                                           if p.change_pct is not None else ", too little history")
                     + ("  ⚠ audit" if p.flagged else "") for p in recent]
         if not recent:
             return Item("dump size trend", False, f"no dump in the last {TREND_DAYS} days", evidence)
         if flagged:
             return Item("dump size trend", False, f"{len(flagged)} dump(s) changed beyond {LOW:.0f} %/+{HIGH:.0f} %: "
-                        + ", ".join(f"{p.name} ({p.change_pct:+.1f} %)" for p in flagged) + "; audit them", evidence)
+                        + ", ".join(f"{p.name} ({p.change_pct:+.2f} %)" for p in flagged) + "; audit them", evidence)
         return Item("dump size trend", True, f"{len(recent)} dumps of the last {TREND_DAYS} days within the trend",
                     evidence)
 
