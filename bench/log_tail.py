@@ -10,7 +10,7 @@ cuts it back to its cached size at the end.
 (a) time to the last 1000 lines on screen, each run in a fresh harness process:
     app      opsbackup_tui.app.make_app(settings) in `app.run_test(size=(120, 40))` (settings from
              load_settings({backup_base, log_path, state_dir}, environ={})): from just before
-             run_test to the moment the LogTail's RichLog holds the file's last line (polled every
+             run_test to the moment the LogTail's Log holds the file's last line (polled every
              1 ms on the app's loop), and to the screen refresh after it; also the app's own
              LogFollower.start() call, timed in place.
     follow   core.follow.LogFollower(path, 1000).start() alone, in this process (median of 20).
@@ -231,7 +231,7 @@ from opsbackup_tui.app import make_app
 from opsbackup_tui.core.settings import load_settings
 from opsbackup_tui.core import follow as follow_mod
 from opsbackup_tui.widgets.logtail import LogTail
-from textual.widgets import RichLog
+from textual.widgets import Log
 
 SEQ = re.compile(r"seq=(\d+)")
 armed = False  # follow mode: batches count once the initial tail is on screen
@@ -257,9 +257,8 @@ LogTail.add_lines = add_lines
 
 
 def shows(log, text):
-    """The RichLog's last rendered rows hold `text` (a wrapped line is split at spaces)."""
-    rows = "".join(strip.text for strip in list(log.lines)[-8:])
-    return text.replace(" ", "") in rows.replace(" ", "")
+    """The Log's last lines hold `text`."""
+    return any(text in line for line in list(log.lines)[-8:])
 
 
 def hwm_kb():
@@ -277,7 +276,7 @@ async def main():
 
     def rich_log():
         try:
-            return app.screen.query_one(LogTail).query_one(RichLog)
+            return app.screen.query_one(LogTail).query_one(Log)
         except Exception:
             return None
 
@@ -488,10 +487,10 @@ def main() -> int:
         print(f"peer `tail -n {TAIL_LINES} f > /dev/null` (sh -c):   median {c.median(tail_ms):6.2f} ms; "
               f"tail exec'd directly {c.median(tail_direct):.2f} ms; `true` exec'd {c.median(true_ms):.2f} ms "
               f"(process start alone)")
-        print(f"app start (run_test) → RichLog holds the last line: median {c.median(lines_ms):6.0f} ms  "
+        print(f"app start (run_test) → Log holds the last line: median {c.median(lines_ms):6.0f} ms  "
               f"[{' '.join(f'{v:.0f}' for v in lines_ms)}]")
         handoff = [r["from_follower_ms"] for r in runs]
-        print(f"follower start() called → RichLog holds the last line: median {c.median(handoff):6.0f} ms  "
+        print(f"follower start() called → Log holds the last line: median {c.median(handoff):6.0f} ms  "
               f"[{' '.join(f'{v:.0f}' for v in handoff)}]  (target <= {TARGET_TAIL_MS} ms)  "
               f"{'OK' if c.median(handoff) <= TARGET_TAIL_MS else 'MISSED'}")
         print(f"app start → screen refresh after that:          median {c.median(refresh_ms):6.0f} ms  "
@@ -585,7 +584,7 @@ def follow(root: Path, env: dict[str, str], log: Path, meta: dict, hargs: dict, 
     else:
         print(f"last line shown {final_lag * 1000:.0f} ms after the appender wrote it (target <= "
               f"{TARGET_FINAL_S * 1000:.0f} ms)  {'OK' if final_lag <= TARGET_FINAL_S else 'MISSED'}; "
-              f"on the RichLog at the end: {r.get('final_on_log')}")
+              f"on the Log at the end: {r.get('final_on_log')}")
     print(f"app loop stalls (10 ms heartbeat): max {r['max_stall_ms']:.0f} ms, p99 {r['p99_stall_ms']:.0f} ms")
     print(f"peak RSS (VmHWM) of the app process while following: {c.mb(r['hwm_kb'])} "
           f"(target <= {TARGET_RSS_MB} MB)  {'OK' if r['hwm_kb'] / 1024 <= TARGET_RSS_MB else 'MISSED'}")
