@@ -277,7 +277,7 @@ async def test_db_backup_plan_shows_the_command_line(tmp_path):
         await settle(pilot)
         modal = await confirm_for(pilot, "d")
         plan = "\n".join(modal.lines)
-        assert "--defaults-extra-file=<private 0600 option file>" in plan
+        assert "--defaults-extra-file=/dev/fd/N (an inherited pipe)" in plan
         assert "--single-transaction" in plan and "crm" in plan
         assert "crm_backup@127.0.0.1:3306" in plan
         assert f"{app.settings.db_dir}/full-YYYYmmdd-HHMM.sql.gz" in plan
