@@ -11,12 +11,13 @@ from typing import Callable, Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from .core.events import Event, Finished, Progress
-from .core.jobs import make_job
+from .core.jobs import TITLES, make_job
 from .core.locks import peek
 from .core.overview import Prefetch
 from .core.proc import Redactor
@@ -24,7 +25,6 @@ from .core.settings import Settings
 from .screens.confirm import ConfirmScreen
 from .screens.dashboard import DashboardScreen
 from .screens.error import ErrorScreen
-from .widgets.jobs import TITLES, JobRow, JobsPanel
 
 
 class JobEvent(Message):
@@ -154,7 +154,7 @@ class OpsBackupApp(App):
 
     def _show_busy(self, busy) -> None:
         self.notify(f"{busy}: not started twice.", title="Running elsewhere", severity="warning")
-        self.dashboard.query_one(JobsPanel).show_elsewhere(busy)
+        self.dashboard.query_one("#jobs").show_elsewhere(busy)
 
     def _confirm_job(self, job, plan: list[str]) -> None:
         def answer(yes: bool | None) -> None:
@@ -175,8 +175,8 @@ class OpsBackupApp(App):
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event
         try:
-            panel = self.dashboard.query_one(JobsPanel)
-        except StopIteration:
+            panel = self.dashboard.query_one("#jobs")
+        except NoMatches:  # the panel is mounted after the first frame
             return
         panel.on_job_event(event, self.clock())
         if isinstance(event, Finished):
@@ -199,7 +199,7 @@ class OpsBackupApp(App):
                                          event.stderr_tail))
         self.dashboard.action_refresh_checks()
 
-    def on_job_row_cancel_requested(self, message: JobRow.CancelRequested) -> None:
+    def on_job_row_cancel_requested(self, message) -> None:  # a JobRow.CancelRequested
         worker = self.running.get(message.kind)
         if worker is not None:
             worker.cancel()
@@ -251,7 +251,9 @@ class OpsBackupApp(App):
 
 
 def _busy_dr_step(screen: Screen) -> bool:
-    from .screens.dr.base import StepScreen  # here: the wizard's modules load only when it opens
+    from .screens.dr.base import (
+        StepScreen,  # here: the wizard's modules load only when it opens
+    )
 
     return isinstance(screen, StepScreen) and screen.busy()
 

@@ -24,7 +24,6 @@ from .proc import child_env, shown
 from .settings import Settings
 from .tree import NOTE_SUFFIX, BackupTree, Dump, VerifyLog
 
-
 # --- step 1: the dump ---
 
 

@@ -16,17 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Label, Sparkline, Static
+from textual.widgets import Button, Footer, Static
 from textual.worker import get_current_worker
 
 from ..core.checks import CheckResult, overall
 from ..core.fmt import size_words
-from ..core.follow import LogFollower
 from ..core.overview import JOB_KINDS, Overview, collect_overview
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
-from ..widgets.jobs import JobsPanel
 from ..widgets.theme import theme_colour
-from ..widgets.logtail import LogTail
 
 FOLLOW_INTERVAL_S = 0.25
 NARROW = 100
@@ -75,6 +72,12 @@ class DashboardScreen(Screen):
         yield ChecklistTable(id="checklist")
 
     def _mount_rest(self) -> None:
+        # Imported here: the first frame needs none of them.
+        from textual.widgets import Label, Sparkline
+
+        from ..widgets.jobs import JobsPanel
+        from ..widgets.logtail import LogTail
+
         settings = self.app.settings
         middle = Horizontal(
             Vertical(Label("dump sizes (last 30)", id="trend-label"), Sparkline([], id="sizes"), id="trend"),
@@ -165,13 +168,13 @@ class DashboardScreen(Screen):
 
     def _show_rest(self, overview: Overview) -> None:
         sizes, busy = overview.sizes, overview.busy
-        spark = self.query_one("#sizes", Sparkline)
+        spark = self.query_one("#sizes")
         spark.data = sizes
         label = "dump sizes (last 30)"
         if sizes:
             label += f": {size_words(min(sizes))} – {size_words(max(sizes))}, newest {size_words(sizes[-1])}"
-        self.query_one("#trend-label", Label).update(label)
-        jobs = self.query_one(JobsPanel)
+        self.query_one("#trend-label").update(label)
+        jobs = self.query_one("#jobs")
         held = {b.kind for b in busy}
         for kind in JOB_KINDS:
             if kind not in held:
@@ -186,6 +189,8 @@ class DashboardScreen(Screen):
     def _follow_log(self) -> None:
         worker = get_current_worker()
         settings = self.app.settings
+        from ..core.follow import LogFollower
+
         follower = LogFollower(settings.log_path)
         first = follower.start()
         self.app.call_from_thread(self._log_started, first, follower.exists)
@@ -197,7 +202,7 @@ class DashboardScreen(Screen):
                 lines = follower.poll()
                 if follower.rotations != rotations:
                     rotations = follower.rotations
-                    self.app.call_from_thread(self.query_one(LogTail).reset)
+                    self.app.call_from_thread(self.query_one("#log").reset)
                 if lines or existed != follower.exists:
                     self.app.call_from_thread(self._log_lines, lines)
                 current = _tree_signature(settings)
@@ -209,17 +214,17 @@ class DashboardScreen(Screen):
             follower.close()
 
     def _log_started(self, lines: list[str], exists: bool) -> None:
-        tail = self.query_one(LogTail)
+        tail = self.query_one("#log")
         tail.set_missing(not exists)
         tail.add_lines(lines)
 
     def _log_lines(self, lines: list[str]) -> None:
-        self.query_one(LogTail).add_lines(lines)
+        self.query_one("#log").add_lines(lines)
         if any(("FAIL" in line or "ALERT" in line or "ERROR" in line) for line in lines):
             self.action_refresh_checks()
 
     def action_filter_log(self) -> None:
-        self.query_one(LogTail).start_filter()
+        self.query_one("#log").start_filter()
 
     def action_acknowledge(self) -> None:
         self._acknowledge()

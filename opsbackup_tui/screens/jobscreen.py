@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from ..core.events import Event, Finished, Started
+from ..core.jobs import TITLES
 from ..core.jobs.base import Job, run_job
 from ..widgets.jobs import JobRow
 from .error import ErrorScreen
@@ -63,6 +64,4 @@ class JobScreen(Screen[None]):
 
 
 def job_title(kind: str) -> str:
-    from ..widgets.jobs import TITLES
-
     return TITLES.get(kind, kind)

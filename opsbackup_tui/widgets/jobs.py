@@ -11,12 +11,9 @@ from textual.widgets import Button, Label, ProgressBar, Static
 
 from ..core.events import Event, Finished, Phase, Progress, Started
 from ..core.fmt import one_line
+from ..core.jobs import TITLES
 from ..core.locks import LockBusy
 from ..core.plain import format_progress
-
-TITLES = {"db_backup": "DB backup", "snapshot": "Uploads snapshot", "verify": "Verify restore",
-          "report": "Report", "evaluate": "Health evaluation", "drill": "DR drill", "migrate": "Legacy migration",
-          "monthly": "Monthly checklist", "dr_import": "DR import"}
 
 
 def clock_words(seconds: float) -> str:

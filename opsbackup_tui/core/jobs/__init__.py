@@ -17,6 +17,12 @@ JOBS = {
 }
 
 
+# What the UI calls each kind.
+TITLES = {"db_backup": "DB backup", "snapshot": "Uploads snapshot", "verify": "Verify restore",
+          "report": "Report", "evaluate": "Health evaluation", "drill": "DR drill", "migrate": "Legacy migration",
+          "monthly": "Monthly checklist", "dr_import": "DR import"}
+
+
 def make_job(kind: str, settings):
     module, name = JOBS[kind]
     return getattr(import_module(f"{__name__}.{module}"), name)(settings)

@@ -19,7 +19,14 @@ from ..mysql import DatabaseError, ServerConfig
 from ..recovery import compare, find_verify_log
 from ..tree import BackupTree, format_stamp
 from .base import Job, JobContext, JobError, Outcome
-from .verify import count_tables, create_database, drop_database, drop_leftovers, import_dump, verify_checksum
+from .verify import (
+    count_tables,
+    create_database,
+    drop_database,
+    drop_leftovers,
+    import_dump,
+    verify_checksum,
+)
 
 DRILL_DB_RE = re.compile(r"drill_\d{8}_\d{6}")
 

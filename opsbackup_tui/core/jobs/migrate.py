@@ -31,7 +31,14 @@ from ..fmt import size_words
 from ..proc import CHUNK, Child, run_blocking, write_all
 from ..settings import Settings
 from ..sqlstream import TRAILER, TruncatedDump
-from ..tree import DUMP_RE, SHA_SUFFIX, BackupTree, format_stamp, parse_stamp, read_sha256_file
+from ..tree import (
+    DUMP_RE,
+    SHA_SUFFIX,
+    BackupTree,
+    format_stamp,
+    parse_stamp,
+    read_sha256_file,
+)
 from .base import Job, JobContext, JobError, Outcome, Rate
 
 JOURNAL = ".migrate-journal.json"

@@ -22,7 +22,14 @@ from ..restic import ResticConfig, ResticError, explain, invocation
 from ..tree import BackupTree
 from ..trend import HIGH, LOW, size_trend
 from .base import Job, JobContext, JobError, Outcome
-from .verify import count_tables, create_database, drop_database, drop_leftovers, import_dump, verify_checksum
+from .verify import (
+    count_tables,
+    create_database,
+    drop_database,
+    drop_leftovers,
+    import_dump,
+    verify_checksum,
+)
 
 MONTHLY_DB_RE = re.compile(r"monthly_\d{8}_\d{6}")
 # restic's status line ("[0:54] 0.00%  0 / 1 packs"), printed RESTIC_PROGRESS_FPS times a second:

@@ -25,7 +25,16 @@ from pathlib import Path
 from ..atomic import write_atomic
 from ..events import Progress
 from ..fmt import size_words
-from ..mysql import DatabaseError, ServerConfig, client_program, connect, defaults_file, execute, explained, quote_ident
+from ..mysql import (
+    DatabaseError,
+    ServerConfig,
+    client_program,
+    connect,
+    defaults_file,
+    execute,
+    explained,
+    quote_ident,
+)
 from ..proc import Child, child_env, run_blocking, shown, write_all
 from ..sqlstream import DumpGuard, Refused, TruncatedDump, gunzip_chunks
 from ..tree import BackupTree, Dump, format_stamp
