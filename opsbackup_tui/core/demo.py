@@ -498,7 +498,7 @@ def stop_server(paths: DemoPaths, say: Say, timeout: float = 30.0) -> bool:
 def _crm_tables(paths: DemoPaths) -> int:
     import pymysql
 
-    conn = pymysql.connect(unix_socket=str(paths.socket), user="root", password=_db_password(paths))
+    conn = pymysql.connect(unix_socket=str(paths.socket), user="root", password=_db_password(paths), ssl_disabled=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (DATABASE,))

@@ -1,11 +1,15 @@
 """What the dashboard shows besides the log: the checklist, the recent dump sizes and the jobs
-running elsewhere. Collected in one go, and for the first frame in a thread started before the
-UI's imports, so the checklist is ready when the screen mounts."""
+running elsewhere. Collected in one go, and for the first frame in a child process forked before the
+UI's imports (Prefetch), so the checklist is ready when the screen mounts."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import select
+import signal
 import threading
+import time
 from dataclasses import dataclass
 
 from .checks import CheckResult, run_checks
@@ -36,12 +40,32 @@ def collect_overview(settings: Settings, now: float) -> Overview:
 
 
 class Prefetch:
-    """collect_overview in a thread; take() waits for it. A failure is left to the UI's own refresh."""
+    """collect_overview in a forked child, started before the UI's imports: the scan runs on another
+    core instead of taking turns with them for the GIL, and the checklist is ready when the screen
+    mounts. take() waits for it. Where fork is missing, a thread does the work. Any failure (the
+    child dies, times out, sends garbage) gives None: the dashboard then refreshes on its own and
+    reports the error there."""
 
     def __init__(self, settings: Settings, now: float) -> None:
         self._box: list[Overview] = []
-        self._thread = threading.Thread(target=self._run, args=(settings, now), name="overview", daemon=True)
-        self._thread.start()
+        self._pid = self._fd = None
+        if not hasattr(os, "fork"):
+            self._thread = threading.Thread(target=self._run, args=(settings, now), name="overview", daemon=True)
+            self._thread.start()
+            return
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through the pipe and never returns
+            try:
+                os.close(read_fd)
+                data = pickle.dumps(collect_overview(settings, now))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_fd, view):]
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        self._pid, self._fd = pid, read_fd
 
     def _run(self, settings: Settings, now: float) -> None:
         try:
@@ -50,5 +74,25 @@ class Prefetch:
             pass
 
     def take(self, timeout: float = 5.0) -> Overview | None:
-        self._thread.join(timeout)
-        return self._box[0] if self._box else None
+        if self._pid is None:
+            self._thread.join(timeout)
+            return self._box[0] if self._box else None
+        deadline = time.monotonic() + timeout
+        chunks = []
+        try:
+            while (left := deadline - time.monotonic()) > 0 and select.select([self._fd], [], [], left)[0]:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            else:
+                os.kill(self._pid, signal.SIGKILL)  # too slow (a hung NFS mount): the UI goes on without it
+        finally:
+            os.close(self._fd)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        try:
+            overview = pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - a child that died half-way sent a truncated pickle or nothing
+            return None
+        return overview if isinstance(overview, Overview) else None

@@ -26,6 +26,10 @@ from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
 from ..widgets.theme import theme_colour
 
 FOLLOW_INTERVAL_S = 0.25
+# Textual writes frames to the terminal from a thread. Mounting the rest of the dashboard holds the
+# GIL for tens of ms, and that thread then waits for it between its writes to the pty: started at
+# once, the rest would hold back the first frame by as long (measured by bench/tui_start.py).
+REST_AFTER_S = 0.05
 NARROW = 100
 
 
@@ -66,9 +70,14 @@ class DashboardScreen(Screen):
         self._overview: Overview | None = None
 
     def compose(self) -> ComposeResult:
-        # The first frame holds what an operator looks at first: the headline and the checklist.
-        # The rest is mounted right after it is painted (see _mount_rest).
-        yield Static(id="headline")
+        # The first frame holds what an operator looks at first: the headline and the checklist,
+        # both with their content (a widget filled after it is laid out costs another frame).
+        # The rest is mounted a moment after (see _mount_rest).
+        prefetch, self.app.prefetch = self.app.prefetch, None
+        overview = prefetch.take() if prefetch is not None else None
+        if overview is not None:
+            self.results, self._overview = overview.results, overview
+        yield Static(self._headline_text(), id="headline")
         yield ChecklistTable(id="checklist")
 
     def _mount_rest(self) -> None:
@@ -97,17 +106,15 @@ class DashboardScreen(Screen):
         self._follow_log()
 
     def on_mount(self) -> None:
-        self._headline()
-        self.query_one(ChecklistTable).focus()
-        prefetch, self.app.prefetch = self.app.prefetch, None
-        overview = prefetch.take() if prefetch is not None else None
-        if overview is not None:
+        table = self.query_one(ChecklistTable)
+        table.focus()
+        if self._overview is not None:
             # Ready before the screen mounted: the first frame already holds the checklist.
-            self._show(overview)
+            table.show(self.results)
             self._timer = self.set_timer(self.app.settings.refresh_s, self._timed_refresh)
         else:
             self.action_refresh_checks()
-        self.call_after_refresh(self._mount_rest)
+        self.set_timer(REST_AFTER_S, self._mount_rest)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
@@ -115,6 +122,9 @@ class DashboardScreen(Screen):
     # --- checklist ---
 
     def _headline(self) -> None:
+        self.query_one("#headline", Static).update(self._headline_text())
+
+    def _headline_text(self) -> Text:
         settings = self.app.settings
         # The overall state first: a long host or path must not push it off a narrow terminal.
         text = Text.assemble(("opsbackup", "bold"), "  overall: ")
@@ -125,7 +135,7 @@ class DashboardScreen(Screen):
         else:
             text.append("checking…")
         text.append(f"  ·  {self.app.host}  ·  {settings.backup_base}")
-        self.query_one("#headline", Static).update(text)
+        return text
 
     def action_refresh_checks(self) -> None:
         """Refresh now; if a refresh is running, run another right after it."""
