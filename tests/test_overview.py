@@ -1,4 +1,5 @@
-"""Prefetch: the dashboard's first overview, collected in a forked child before the UI's imports."""
+"""Prefetch: the dashboard's first overview, collected in a forked child before the UI's imports, and
+the first frame built from it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 
 import pytest
 
-from opsbackup_tui.core.checks import Status
+from opsbackup_tui.app import make_app
+from opsbackup_tui.core.checks import CHECK_IDS, Status
 from opsbackup_tui.core.overview import Prefetch, collect_overview
-from ui_support import FIXED_NOW, build_settings, build_tree
+from opsbackup_tui.screens.dashboard import DashboardScreen
+from ui_support import FIXED_NOW, HOST, build_settings, build_tree, fixed_clock, screen_text, wait_for
 
 METRICS = b"# TYPE crm_up gauge\ncrm_up 1\n"
 
@@ -66,3 +69,39 @@ def test_prefetch_result_shows_a_failing_check(tmp_path):
     overview = Prefetch(build_settings(tmp_path), FIXED_NOW).take()
     assert overview is not None
     assert any(r.status in (Status.FAIL, Status.FAILED) for r in overview.results)
+
+
+# --- the dashboard's first frame ---
+
+
+async def test_dashboard_first_frame_holds_the_prefetched_checklist(tmp_path):
+    build_tree(tmp_path, "failing", FIXED_NOW)
+    settings = build_settings(tmp_path)
+    app = make_app(settings, clock=fixed_clock, host=HOST, prefetch=Prefetch(settings, FIXED_NOW))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        screen = app.screen
+        # Composed from the prefetch: rows and headline are there before any refresh ran.
+        assert [r.id for r in screen.results] == list(CHECK_IDS)
+        assert not screen._refreshing
+        await pilot.pause()
+        text = screen_text(app)
+        assert "overall: FAILED" in text or "overall: FAIL" in text
+        assert "checking…" not in text
+
+
+async def test_slow_checks_do_not_hold_the_first_frame_and_are_not_run_twice(tmp_path, http_stub):
+    build_tree(tmp_path, "healthy", FIXED_NOW)
+    http_stub.default = (200, METRICS, 2.0, {})  # a metrics endpoint that takes its time
+    settings = build_settings(tmp_path, metrics_url=http_stub.url + "/metrics")
+    app = make_app(settings, clock=fixed_clock, host=HOST, prefetch=Prefetch(settings, FIXED_NOW))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        screen = app.screen
+        await pilot.pause()
+        assert not screen.results and "checking…" in screen_text(app)
+        await wait_for(pilot, lambda: screen.results and not screen._refreshing, "the checklist")
+        assert {r.id: r.status for r in screen.results}["metrics"] is Status.OK
+        assert "overall: OK" in screen_text(app)
+    # The first refresh took the prefetch's result over instead of asking the endpoint again.
+    assert len(http_stub.requests) == 1

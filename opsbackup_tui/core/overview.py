@@ -42,13 +42,13 @@ def collect_overview(settings: Settings, now: float) -> Overview:
 class Prefetch:
     """collect_overview in a forked child, started before the UI's imports: the scan runs on another
     core instead of taking turns with them for the GIL, and the checklist is ready when the screen
-    mounts. take() waits for it. Where fork is missing, a thread does the work. Any failure (the
-    child dies, times out, sends garbage) gives None: the dashboard then refreshes on its own and
-    reports the error there."""
+    mounts. ready() says whether it is there yet, take() waits for it. Where fork is missing, a
+    thread does the work. Any failure (the child dies, times out, sends garbage) gives None: the
+    dashboard then refreshes on its own and reports the error there."""
 
     def __init__(self, settings: Settings, now: float) -> None:
         self._box: list[Overview] = []
-        self._pid = self._fd = None
+        self._pid = self._fd = self._thread = None
         if not hasattr(os, "fork"):
             self._thread = threading.Thread(target=self._run, args=(settings, now), name="overview", daemon=True)
             self._thread.start()
@@ -73,10 +73,19 @@ class Prefetch:
         except Exception:  # noqa: BLE001 - the dashboard refreshes on its own and reports errors there
             pass
 
+    def ready(self, timeout: float) -> bool:
+        """Whether take() would answer at once, after waiting up to `timeout` for it."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return self._pid is None or bool(select.select([self._fd], [], [], timeout)[0])
+
     def take(self, timeout: float = 5.0) -> Overview | None:
-        if self._pid is None:
+        if self._thread is not None:
             self._thread.join(timeout)
             return self._box[0] if self._box else None
+        if self._pid is None:  # taken before
+            return None
         deadline = time.monotonic() + timeout
         chunks = []
         try:

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from ..core.checks import CheckResult, overall
 from ..core.fmt import size_words
-from ..core.overview import JOB_KINDS, Overview, collect_overview
+from ..core.overview import JOB_KINDS, Overview, Prefetch, collect_overview
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
 from ..widgets.theme import theme_colour
 
@@ -30,6 +30,8 @@ FOLLOW_INTERVAL_S = 0.25
 # GIL for tens of ms, and that thread then waits for it between its writes to the pty: started at
 # once, the rest would hold back the first frame by as long (measured by bench/tui_start.py).
 REST_AFTER_S = 0.05
+# How long the first frame waits for the prefetched checks before it shows "checking…" instead.
+FIRST_FRAME_WAIT_S = 0.25
 NARROW = 100
 
 
@@ -68,15 +70,21 @@ class DashboardScreen(Screen):
         self._pending = False
         self.results: list[CheckResult] = []
         self._overview: Overview | None = None
+        self._prefetch: Prefetch | None = None
 
     def compose(self) -> ComposeResult:
         # The first frame holds what an operator looks at first: the headline and the checklist,
         # both with their content (a widget filled after it is laid out costs another frame).
         # The rest is mounted a moment after (see _mount_rest).
         prefetch, self.app.prefetch = self.app.prefetch, None
-        overview = prefetch.take() if prefetch is not None else None
-        if overview is not None:
-            self.results, self._overview = overview.results, overview
+        if prefetch is not None and prefetch.ready(FIRST_FRAME_WAIT_S):
+            overview = prefetch.take()
+            if overview is not None:
+                self.results, self._overview = overview.results, overview
+        else:
+            # Slow checks (a metrics endpoint that takes its time, a slow mount) do not hold the
+            # first frame: the first refresh takes over the prefetch's result.
+            self._prefetch = prefetch
         yield Static(self._headline_text(), id="headline")
         yield ChecklistTable(id="checklist")
 
@@ -150,8 +158,12 @@ class DashboardScreen(Screen):
 
     @work(thread=True, group="checks", exit_on_error=False)
     def _refresh_checks(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
         try:
-            overview = collect_overview(self.app.settings, self.app.clock())
+            # The prefetch runs the same checks: its wait is bounded by their own timeouts.
+            overview = prefetch.take(self.app.settings.metrics_timeout_s + 5) if prefetch is not None else None
+            if overview is None:
+                overview = collect_overview(self.app.settings, self.app.clock())
         finally:
             self.app.call_from_thread(self._refresh_done)
         self.app.call_from_thread(self._show, overview)
