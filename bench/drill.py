@@ -21,7 +21,7 @@ running on the same server do not disturb these runs (nor these theirs); a drop 
 leftover shows in the drill's output and is reported. `--private-server` runs both sides against a
 throwaway mariadbd (as bench/verify.py does) when the shared server is busy.
 
-    /work/venv/bin/python bench/drill.py [--runs 3] [--private-server] [--keep]
+    .venv/bin/python bench/drill.py [--runs 3] [--private-server] [--keep]
 """
 
 from __future__ import annotations

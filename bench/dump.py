@@ -9,7 +9,7 @@ date line), then timed runs alternate ABBA. Prints medians, `ratio = X.XX (targe
 peak RSS (target <= 80 MB). The last opsbackup dump is kept in /tmp/opsbackup-bench/<db>/db/ for
 bench/verify.py. Exit 0 whatever the ratio; exit 1 when a run fails or the dump is wrong.
 
-    /work/venv/bin/python bench/dump.py [--runs 5] [--double] [--keep]
+    .venv/bin/python bench/dump.py [--runs 5] [--double] [--keep]
 """
 
 from __future__ import annotations

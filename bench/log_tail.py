@@ -28,7 +28,7 @@ cuts it back to its cached size at the end.
     in order; the last one within 1 s after the appender stopped. Reports max/p50 lag, the
     worst loop stall and the harness's VmHWM.
 
-    /work/venv/bin/python bench/log_tail.py [--runs 5] [--size-mib 2048] [--rate 10000] [--seconds 10]
+    .venv/bin/python bench/log_tail.py [--runs 5] [--size-mib 2048] [--rate 10000] [--seconds 10]
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ of its compressor; `--double` runs the same on 8 × 512 MB (4 GB) to show the RS
 Needs about 2× the data size free in /tmp (3× with --double while both caches exist); the scratch
 trees are always removed, the caches with `--purge`.
 
-    /work/venv/bin/python bench/migrate.py [--runs 3] [--double] [--purge]
+    .venv/bin/python bench/migrate.py [--runs 3] [--double] [--purge]
 """
 
 from __future__ import annotations

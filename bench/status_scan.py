@@ -7,7 +7,7 @@ debug commands run as one `bash -c` on the same tree. Prints both medians and th
 (target <= 1.0). Exit 0 whatever the ratio; exit 1 when opsbackup does not report the newest
 dump, marker and verify log the tree holds (a broken scan must not look fast).
 
-    /work/venv/bin/python bench/status_scan.py [--runs 7] [--noise 2000] [--keep]
+    .venv/bin/python bench/status_scan.py [--runs 7] [--noise 2000] [--keep]
 """
 
 from __future__ import annotations

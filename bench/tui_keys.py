@@ -26,7 +26,7 @@ such samples. The same series are also measured with no job running ("idle"). Th
 checked: it finished OK and left a full-*.sql.gz (≥ 90 % of bench/dump.py's kept dump size) with
 its .sha256. Target: streaming median <= 50 ms (both series together); p95 reported.
 
-    /work/venv/bin/python bench/tui_keys.py [--samples 40] [--max-jobs 8] [--keep]
+    .venv/bin/python bench/tui_keys.py [--samples 40] [--max-jobs 8] [--keep]
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ The demo is prepared first with `opsbackup demo --no-ui --dir D` (D defaults to
 /tmp/opsbackup-bench/demo, reused) and its private MariaDB stopped at the end with
 `opsbackup demo --stop --dir D` (`--keep-server` leaves it running).
 
-    /work/venv/bin/python bench/tui_start.py [--runs 7] [--poll-ms 2] [--dir D] [--no-tui] [--keep]
+    .venv/bin/python bench/tui_start.py [--runs 7] [--poll-ms 2] [--dir D] [--no-tui] [--keep]
 """
 
 from __future__ import annotations

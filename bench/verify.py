@@ -24,7 +24,7 @@ With --private-server the three sides import into a throwaway mariadbd started f
 (fresh datadir under /tmp, the InnoDB settings of the shared server copied, removed at the end):
 use it when tests run on the shared server.
 
-    /work/venv/bin/python bench/verify.py [--runs 3] [--double] [--private-server] [--keep]
+    .venv/bin/python bench/verify.py [--runs 3] [--double] [--private-server] [--keep]
 """
 
 from __future__ import annotations
