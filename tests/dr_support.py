@@ -11,8 +11,6 @@ import gzip
 import os
 import re
 import secrets
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from opsbackup_tui.core.tree import VerifyLog
 
 from jobs_support import NIGHT, Recorder, clock_at, sql
 from treeutil import TRAILER, make_dump
+from ui_support import wait_for  # the wizard tests take it from here too
 
 
 # The verify job's clock, between 03:10 and 04:00: its database verify_20261126_03MMSS is a name no other
@@ -190,35 +189,11 @@ def new_db_name(prefix: str = "opsb_dr") -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
 
 
-@pytest.fixture
-def own_tmp(tmp_path, monkeypatch) -> Path:
-    """tempfile's folder for this test alone: the client's private option folder must be gone after."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def option_dirs(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.startswith("opsbackup-my-"))
 
 
 # --- Pilot helpers for the wizard ---
-
-
-async def wait_for(pilot, predicate: Callable[[], object], what: str, timeout: float = WAIT_S):
-    from ui_support import screen_text
-
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            app = pilot.app
-            raise AssertionError(f"timed out waiting for {what}; screens {app.screen_stack}; "
-                                 f"the screen shows:\n{screen_text(app)}")
-        await pilot.pause(0.02)
 
 
 def text_of(widget) -> str:

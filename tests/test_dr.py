@@ -42,7 +42,6 @@ from dr_support import (  # noqa: F401 - fixtures
     hand_dump,
     new_db_name,
     option_dirs,
-    own_tmp,
     real_backup,
     routines,
     triggers,

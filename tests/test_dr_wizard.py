@@ -35,7 +35,6 @@ from dr_support import (  # noqa: F401 - fixtures
     next_disabled,
     on_step,
     option_dirs,
-    own_tmp,
     real_backup,
     result,
     result_says,

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from opsbackup_tui.widgets.jobs import JobRow, JobsPanel
 from opsbackup_tui.widgets.logtail import LogTail
 
 from conftest import admin_connection
+from jobs_support import put_on_path
 from treeutil import set_age
 from ui_support import (
     FIXED_NOW,
@@ -36,7 +36,6 @@ from ui_support import (
     build_app,
     db_flags,
     failing_dump,
-    fake_program,
     screen_text,
     settle,
     wait_for,
@@ -117,20 +116,11 @@ def secret_flags(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def own_tmp(tmp_path, monkeypatch) -> Path:
-    """tempfile's folder for this test alone: the dump's private option folder must be gone after."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-@pytest.fixture
 def slow_dump(tmp_path, monkeypatch) -> Path:
     """A slow fake mariadb-dump first on PATH; returns the file it writes its pid to."""
     pid_file = tmp_path / "dump.pid"
     monkeypatch.setenv("FAKE_PID_FILE", str(pid_file))
-    fake_program(monkeypatch, tmp_path / "bin", "mariadb-dump", SLOW_DUMP)
+    put_on_path(monkeypatch, tmp_path / "bin", "mariadb-dump", SLOW_DUMP)
     return pid_file
 
 
@@ -791,7 +781,7 @@ async def test_a_failing_job_opens_the_error_modal_with_the_next_step(tmp_path, 
 
 async def test_error_text_with_markup_is_shown_literally(tmp_path, monkeypatch):
     stderr = "mariadb-dump: Got error: [bold]x[/] and [red]y[/red] [link=http://evil]z[/link] [/]"
-    fake_program(monkeypatch, tmp_path / "bin", "mariadb-dump", failing_dump(stderr))
+    put_on_path(monkeypatch, tmp_path / "bin", "mariadb-dump", failing_dump(stderr))
     app = build_app("healthy", root=tmp_path / "t", clock=time.time, db_user="root", db_name="crm")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import time
 from datetime import datetime
@@ -172,17 +171,6 @@ def screen_text(app: OpsBackupApp) -> str:
 
 
 # --- programs, databases ---
-
-
-def fake_program(monkeypatch, folder: Path, name: str, script: str) -> Path:
-    """An executable `name` in `folder`, with `folder` first on PATH for this test."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(script)
-    path.chmod(0o755)
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != str(folder):
-        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
-    return path
 
 
 # A mariadb-dump that takes its time: one INSERT every 50 ms for half a minute, its pid in $FAKE_PID_FILE.
