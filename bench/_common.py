@@ -467,6 +467,27 @@ class Run:
     cpu_s: float | None = None  # user + system CPU of the whole tree (not the server's)
 
 
+@dataclass(frozen=True)
+class Peaks:
+    """The memory peaks of one side over its runs."""
+    top_kb: int  # VmHWM of the top process (the opsbackup interpreter)
+    largest_kb: int  # /usr/bin/time -v max RSS: the largest single process
+    tree_kb: int  # the largest sum of VmRSS over the tree at one sample
+    children: dict[str, int]  # VmHWM per child program name
+
+    def children_text(self) -> str:
+        return ", ".join(f"{name} {mb(kb)}" for name, kb in sorted(self.children.items())) or "-"
+
+
+def peaks(runs: list[Run]) -> Peaks:
+    children: dict[str, int] = {}
+    for r in runs:
+        for name, kb in r.child_hwm_kb.items():
+            children[name] = max(children.get(name, 0), kb)
+    return Peaks(max(r.top_hwm_kb or 0 for r in runs), max(r.maxrss_kb for r in runs),
+                 max(r.tree_peak_kb or 0 for r in runs), children)
+
+
 def run_timed(argv: list[str], env: dict[str, str], *, sample: bool = True, cwd: str | None = None,
               interval: float = 0.05) -> Run:
     """Run argv (under /usr/bin/time -v when present), return wall time, exit code and memory.

@@ -187,19 +187,12 @@ def bench(database: str, dump: Path, expected: dict[str, int], tables: int, runs
     cpu_p = c.median([r.cpu_s or 0 for r in runs_of["peer"]])
     print(f"CPU (user+sys of the tree, median): drill {cpu_d:.2f} s, peer {cpu_p:.2f} s")
 
-    def kids(rs: list[c.Run]) -> str:
-        merged: dict[str, int] = {}
-        for r in rs:
-            for name, kb in r.child_hwm_kb.items():
-                merged[name] = max(merged.get(name, 0), kb)
-        return ", ".join(f"{k} {c.mb(x)}" for k, x in sorted(merged.items())) or "-"
-
-    top = max(r.top_hwm_kb or 0 for r in runs_of["drill"])
+    ours, peer = c.peaks(runs_of["drill"]), c.peaks(runs_of["peer"])
+    top = ours.top_kb
     print(f"peak RSS, opsbackup interpreter (VmHWM): {c.mb(top)}; largest process (/usr/bin/time -v) "
-          f"{c.mb(max(r.maxrss_kb for r in runs_of['drill']))}; tree peak "
-          f"{c.mb(max(r.tree_peak_kb or 0 for r in runs_of['drill']))}; children: {kids(runs_of['drill'])}")
-    print(f"  peer: largest process {c.mb(max(r.maxrss_kb for r in runs_of['peer']))}, tree peak "
-          f"{c.mb(max(r.tree_peak_kb or 0 for r in runs_of['peer']))}; children: {kids(runs_of['peer'])}")
+          f"{c.mb(ours.largest_kb)}; tree peak {c.mb(ours.tree_kb)}; children: {ours.children_text()}")
+    print(f"  peer: largest process {c.mb(peer.largest_kb)}, tree peak {c.mb(peer.tree_kb)}; "
+          f"children: {peer.children_text()}")
     if foreign_drops:
         print(f"the drills dropped someone's old leftovers (> 6 h): {', '.join(sorted(set(foreign_drops)))}")
     print(f"load average after: {c.load_avg()}")

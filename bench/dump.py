@@ -153,15 +153,8 @@ def bench(database: str, runs: int, keep: bool) -> dict:
 
     med_a, med_b = c.median(times["a"]), c.median(times["b"])
     ratio = med_a / med_b
-    ours_top = max(r.top_hwm_kb or 0 for r in runs_of["a"])
-    ours_max = max(r.maxrss_kb for r in runs_of["a"])
-    ours_kids: dict[str, int] = {}
-    for r in runs_of["a"]:
-        for name, kb in r.child_hwm_kb.items():
-            ours_kids[name] = max(ours_kids.get(name, 0), kb)
-    ours_tree = max(r.tree_peak_kb or 0 for r in runs_of["a"])
-    peer_max = max(r.maxrss_kb for r in runs_of["b"])
-    peer_tree = max(r.tree_peak_kb or 0 for r in runs_of["b"])
+    ours, peer = c.peaks(runs_of["a"]), c.peaks(runs_of["b"])
+    ours_top, ours_max, ours_tree = ours.top_kb, ours.largest_kb, ours.tree_kb
     print(f"opsbackup run db_backup: median {med_a:.2f} s  [{c.spread(times['a'])}]")
     print(f"mysqldump | gzip + sha256sum: median {med_b:.2f} s  [{c.spread(times['b'])}]")
     print(f"ratio = {ratio:.2f} (target <= {TARGET_RATIO})  {'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
@@ -172,9 +165,9 @@ def bench(database: str, runs: int, keep: bool) -> dict:
     print(f"peak RSS, opsbackup interpreter (VmHWM): {c.mb(ours_top)} (target <= {TARGET_RSS_MB} MB)  "
           f"{'OK' if ours_top / 1024 <= TARGET_RSS_MB else 'MISSED'}")
     print(f"  largest process of its tree (/usr/bin/time -v max RSS): {c.mb(ours_max)}; "
-          f"children: {', '.join(f'{k} {c.mb(v)}' for k, v in sorted(ours_kids.items()))}; "
+          f"children: {ours.children_text()}; "
           f"whole tree at its peak: {c.mb(ours_tree)}")
-    print(f"  peer: largest process {c.mb(peer_max)}, whole tree at its peak {c.mb(peer_tree)}")
+    print(f"  peer: largest process {c.mb(peer.largest_kb)}, whole tree at its peak {c.mb(peer.tree_kb)}")
     print(f"load average after: {c.load_avg()}")
     return {"ok": ok, "db": database, "size": size, "a": med_a, "b": med_b, "ratio": ratio, "rss_top": ours_top,
             "rss_max": ours_max, "rss_tree": ours_tree, "sql": ours_size}

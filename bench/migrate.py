@@ -240,13 +240,8 @@ def bench(file_mb: int, runs: int) -> dict:
 
     med_a, med_b = c.median(times["a"]), c.median(times["b"])
     ratio = med_a / med_b
-    top = max(r.top_hwm_kb or 0 for r in runs_of["a"])
-    largest = max(r.maxrss_kb for r in runs_of["a"])
-    kids: dict[str, int] = {}
-    for r in runs_of["a"]:
-        for name, kb in r.child_hwm_kb.items():
-            kids[name] = max(kids.get(name, 0), kb)
-    tree = max(r.tree_peak_kb or 0 for r in runs_of["a"])
+    ours = c.peaks(runs_of["a"])
+    top, largest, tree = ours.top_kb, ours.largest_kb, ours.tree_kb
     print(f"opsbackup migrate: median {med_a:.2f} s  [{c.spread(times['a'])}]  "
           f"({total / med_a / 1e6:.0f} MB/s of SQL)")
     print(f"gzip -c + sha256sum loop: median {med_b:.2f} s  [{c.spread(times['b'])}]  "
@@ -258,7 +253,7 @@ def bench(file_mb: int, runs: int) -> dict:
         print(f"CPU user+sys of the whole tree (median): opsbackup {c.median(cpu_a):.1f} s, "
               f"peer {c.median(cpu_b):.1f} s; {os.cpu_count()} CPUs, load average {c.load_avg()}")
     print(f"peak RSS: opsbackup interpreter (VmHWM) {c.mb(top)}; largest process (/usr/bin/time -v) {c.mb(largest)}; "
-          f"children: {', '.join(f'{k} {c.mb(v)}' for k, v in sorted(kids.items())) or '-'}; "
+          f"children: {ours.children_text()}; "
           f"whole tree at its peak {c.mb(tree)}")
     print(f"load average after: {c.load_avg()}")
     return {"ok": True, "file_mb": file_mb, "total": total, "a": med_a, "b": med_b, "ratio": ratio,

@@ -287,21 +287,14 @@ def bench(database: str, dump: Path, expected: dict[str, int], runs: int, keep: 
         + "; server during it (incl. create/drop, other clients): " + ", ".join(
         f"{side} {c.median(server[side]):.2f} s" for side in server))
 
-    def kids(runs_: list[c.Run]) -> str:
-        merged: dict[str, int] = {}
-        for r in runs_:
-            for name, kb in r.child_hwm_kb.items():
-                merged[name] = max(merged.get(name, 0), kb)
-        return ", ".join(f"{k} {c.mb(v)}" for k, v in sorted(merged.items()))
-
-    job_top = max(r.top_hwm_kb or 0 for r in result_runs["job"])
-    imp_top = max(r.top_hwm_kb or 0 for r in result_runs["import"])
+    job, peer = c.peaks(result_runs["job"]), c.peaks(result_runs["peer"])
+    job_top, imp_top = job.top_kb, c.peaks(result_runs["import"]).top_kb
     print(f"peak RSS, opsbackup interpreter (VmHWM): job {c.mb(job_top)}, import harness {c.mb(imp_top)} "
           f"(target <= {TARGET_RSS_MB} MB)  {'OK' if max(job_top, imp_top) / 1024 <= TARGET_RSS_MB else 'MISSED'}")
-    print(f"  job: largest process (/usr/bin/time -v) {c.mb(max(r.maxrss_kb for r in result_runs['job']))}, "
-          f"tree peak {c.mb(max(r.tree_peak_kb or 0 for r in result_runs['job']))}; children: {kids(result_runs['job'])}")
-    print(f"  peer: largest process {c.mb(max(r.maxrss_kb for r in result_runs['peer']))}, "
-          f"tree peak {c.mb(max(r.tree_peak_kb or 0 for r in result_runs['peer']))}; children: {kids(result_runs['peer'])}")
+    print(f"  job: largest process (/usr/bin/time -v) {c.mb(job.largest_kb)}, tree peak {c.mb(job.tree_kb)}; "
+          f"children: {job.children_text()}")
+    print(f"  peer: largest process {c.mb(peer.largest_kb)}, tree peak {c.mb(peer.tree_kb)}; "
+          f"children: {peer.children_text()}")
     if interfered:
         print(f"{interfered} job run(s) were repeated: another verify on this server dropped our database "
               "(use --private-server while tests run)")
