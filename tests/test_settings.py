@@ -308,6 +308,14 @@ def test_password_files(tmp_path):
     assert load({"RESTIC_PASSWORD_FILE": str(crlf)}).restic_password.reveal() == "restic-pw"
 
 
+def test_password_file_is_read_to_its_first_line_only(tmp_path):
+    # A file that is not text past its first line (a binary pointed at by mistake, say): the
+    # password is its first line, and what follows is never read or decoded.
+    mixed = tmp_path / "db-password"
+    mixed.write_bytes(FILE_SECRET.encode() + b"\n" + b"x" * (1 << 20) + b"\xff\xfe")
+    assert load({"OPS_DB_PASSWORD_FILE": str(mixed)}).db_password.reveal() == FILE_SECRET
+
+
 @pytest.mark.parametrize("var", ["OPS_DB_PASSWORD_FILE", "RESTIC_PASSWORD_FILE"])
 def test_unreadable_or_empty_password_file(var, tmp_path):
     missing = tmp_path / "missing"

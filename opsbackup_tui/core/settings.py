@@ -406,10 +406,14 @@ def _toml_text(var: Var, value: Any, where: str) -> str:
     raise ConfigError(where, f"has a {type(value).__name__} value; expected a string or number")
 
 
+SECRET_LINE_MAX = 64 * 1024
+
+
 def _read_secret_file(var_name: str, path: Path) -> Secret:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            # Only the first line counts: a path pointed at a dump by mistake is not read whole.
+            text = handle.readline(SECRET_LINE_MAX)
     except OSError as exc:
         raise ConfigError(var_name, f"cannot read {path} ({exc.strerror}); check the path and its permissions") from None
     except UnicodeDecodeError:
