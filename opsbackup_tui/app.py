@@ -186,10 +186,10 @@ class OpsBackupApp(App):
         title = TITLES.get(event.job, event.job)
         if event.ok:
             self.notify(event.summary, title=f"{title}: OK")
-            if event.job == "report" and "markdown" in event.result:
+            if event.job == "report" and event.result is not None:
                 from .screens.viewer import MarkdownScreen
 
-                self.push_screen(MarkdownScreen(f"Report · {event.result.get('path', '')}", event.result["markdown"]))
+                self.push_screen(MarkdownScreen(f"Report · {event.result.path}", event.result.markdown))
         elif event.cancelled:
             self.notify(f"{title} cancelled; nothing half-written was kept.", title="Cancelled", severity="warning")
         elif event.busy:

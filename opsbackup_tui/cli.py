@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .core.jobs import RUN_NAMES
+
 EXIT_CONFIG = 3
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: the same job runs elsewhere; cron may simply try again later
-JOB_NAMES = ("db_backup", "snapshot", "verify", "report", "evaluate")  # core.jobs.JOBS, without importing it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one job (the runbook's `ops:activity NAME`)",
                          description="Exit 0 on success, 1 on failure, 75 when the same job already runs, "
                                      "130/143 when cancelled by SIGINT/SIGTERM, 3 on a configuration error.")
-    run.add_argument("job", choices=JOB_NAMES)
+    run.add_argument("job", choices=RUN_NAMES)
     run.add_argument("--auto", action="store_true",
                      help="for cron: verify runs only when OPS_VERIFY_AUTO is on")
     drill = sub.add_parser("drill", help="unattended DR rehearsal: restore the newest dump into a scratch database, "
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                              description="Exit 0 only when all three items pass; the report goes to reports/monthly-YYYYmm.md.")
     monthly.add_argument("--seed", type=int, help="repeat an earlier random pick")
     monthly.add_argument("--json", action="store_true", help="machine output on stdout")
+    ack = sub.add_parser("ack", help="acknowledge the FAIL/alert lines of ops.log (the ops_log check turns OK)",
+                         description="Marks every FAIL/alert line up to the end of ops.log as seen; prints how many.")
+    ack.add_argument("--undo", action="store_true", help="take the last acknowledgement back")
     demo = sub.add_parser("demo", help="create or reuse the demo tree and its private MariaDB, then open the UI")
     demo.add_argument("--dir", type=Path, help="demo folder (default: the user data dir)")
     demo.add_argument("--stop", action="store_true", help="stop the demo's private MariaDB")
@@ -79,7 +83,7 @@ def _say(text: str) -> None:
 
 
 def _prepare_demo(folder: Path | None) -> Path:
-    from .core.demo import default_demo_dir, ensure_demo
+    from .demo import default_demo_dir, ensure_demo
 
     info = ensure_demo(folder or default_demo_dir(), say=_say)
     for note in info.notes:
@@ -94,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "tui"
     try:
         if command == "demo" and args.stop:
-            from .core.demo import DemoPaths, default_demo_dir, stop_server
+            from .demo import DemoPaths, default_demo_dir, stop_server
 
             stop_server(DemoPaths((args.dir or default_demo_dir()).expanduser().resolve()), _say)
             return 0
@@ -116,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if command == "status":
         return _status(settings, args)
+    if command == "ack":
+        return _ack(settings, args.undo)
     if command == "run":
         return _run(settings, args.job, args)
     if command == "drill":
@@ -162,17 +168,43 @@ def _status(settings, args: argparse.Namespace) -> int:
         print_checklist(results, settings, worst)
         return worst.exit_code
     else:
-        from .core.fmt import age_words
+        from .core.checks import fix_command
+        from .core.fmt import age_words, printable
 
-        text = "".join(f"{r.id:<17} {r.status.value:<8} {age_words(r.age_seconds):>12}  {r.detail}\n" for r in results)
+        text = "".join(f"{r.id:<17} {r.status.value:<8} {age_words(r.age_seconds):>12}  {printable(r.detail)}"
+                       + (f" (fix: {fix_command(r.fix)})" if r.fix else "") + "\n" for r in results)
         text += f"overall: {worst.value}\n"
     if args.output is not None:
         from .core.atomic import write_atomic
+        from .core.fmt import os_error_words
 
-        write_atomic(args.output, text, 0o644)
+        try:
+            write_atomic(args.output, text, 0o644)
+        except OSError as exc:
+            print(f"opsbackup: {os_error_words(exc, 'cannot write')}", file=sys.stderr)
+            return EXIT_CONFIG
     else:
         sys.stdout.write(text)
     return worst.exit_code
+
+
+def _ack(settings, undo: bool) -> int:
+    from datetime import datetime
+
+    from .core.opslog import acknowledge, scan_alerts, undo_acknowledge
+
+    try:
+        if undo:
+            ack = undo_acknowledge(settings.state_dir, settings.log_path)
+            print("the last acknowledgement is taken back" if ack is not None else "nothing to take back")
+            return 0
+        pending = scan_alerts(settings.log_path, settings.state_dir, settings.log_window_kib * 1024)
+        acknowledge(settings.state_dir, settings.log_path, datetime.now().timestamp(), pending.end)
+    except FileNotFoundError:
+        print(f"opsbackup: no ops.log at {settings.log_path} yet: nothing to acknowledge", file=sys.stderr)
+        return 0
+    print(f"acknowledged {pending.words()}")
+    return 0
 
 
 def _run(settings, name: str, args: argparse.Namespace) -> int:
@@ -210,8 +242,11 @@ def _run(settings, name: str, args: argparse.Namespace) -> int:
         except asyncio.CancelledError:
             return 143 if received and received[0] == signal.SIGTERM else 130
         if as_json:
+            from .core.jobs.base import result_dict
+
             print(json.dumps({"ok": finished.ok, "summary": finished.summary, "error": finished.error,
-                              "duration_s": round(finished.duration_s, 2), **finished.result}, indent=2, default=str))
+                              "duration_s": round(finished.duration_s, 2), **result_dict(finished.result)},
+                             indent=2, default=str))
         if finished.ok:
             return 0
         return EXIT_BUSY if finished.busy else EXIT_FAILED
