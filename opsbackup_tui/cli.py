@@ -153,9 +153,10 @@ def _status(settings, args: argparse.Namespace) -> int:
         text = json.dumps({"overall": worst.value, "exit_code": worst.exit_code,
                            "checks": [r.to_json() for r in results]}, indent=2) + "\n"
     elif args.prom:
+        from .core.jobrecord import read_all
         from .core.prom import render_prom
 
-        text = render_prom(results, settings)
+        text = render_prom(results, settings, records=read_all(settings.backup_base))
     elif args.output is None and sys.stdout.isatty():
         from .render import print_checklist
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, ClassVar
 
-from .. import opslog
+from .. import jobrecord, opslog
 from ..alerts import raise_alert
 from ..events import Emit, Event, Finished, Output, Phase, Progress, Started
 from ..fmt import one_line
@@ -156,7 +156,8 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
 
     ctx = JobContext(settings, kind, emit, clock, redact, asyncio.get_running_loop())
     log("INFO", f"job {kind} started", event="start")
-    emit(Started(kind, job.title, clock()))
+    started_at = clock()
+    emit(Started(kind, job.title, started_at))
     event: Finished
     alert_failure: str | None = None  # None: the error itself
     try:
@@ -166,7 +167,9 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
         lock.release()
         log("WARNING", f"job {kind} cancelled after {duration:.1f} s", event="end", result="CANCELLED",
             duration_s=round(duration, 1))
-        emit(Finished(kind, False, f"{job.title} cancelled", cancelled=True, duration_s=duration))
+        cancelled = Finished(kind, False, f"{job.title} cancelled", cancelled=True, duration_s=duration)
+        jobrecord.save(settings.backup_base, cancelled, started_at, clock())
+        emit(cancelled)
         raise
     except JobError as exc:
         event = Finished(kind, False, f"{job.title} failed", error=redact(str(exc)),
@@ -183,6 +186,7 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
     finally:
         lock.release()
 
+    jobrecord.save(settings.backup_base, event, started_at, clock())
     if event.ok:
         log("INFO", f"job {kind} finished OK in {event.duration_s:.1f} s: {one_line(event.summary)}",
             event="end", result="OK", duration_s=round(event.duration_s, 1))
