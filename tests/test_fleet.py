@@ -16,7 +16,7 @@ from opsbackup_tui.core import fleet as fleetcore
 from opsbackup_tui.core.fleet import GONE, STOPPED, FleetError, build_fleet, fetch_fleet, render_plain
 
 from jobs_support import free_port
-from prom_support import DRILL_RTO_S, STOPPED_S
+from prom_support import DRILL_RTO_S, RPO_S, STOPPED_S
 from test_status_cli import run_status
 from ui_support import DAY, HOUR
 
@@ -42,7 +42,7 @@ def test_fleet_json_worst_first_with_every_figure(fleet):
     assert bravo["drill_rto_seconds"] is None  # it never drilled
     delta = hosts["crm-delta"]
     assert delta["state"] == "WARN"
-    assert 95 <= delta["rpo_seconds"] < 95 + 600
+    assert RPO_S <= delta["rpo_seconds"] < RPO_S + 600
     assert 30 * HOUR <= delta["offsite_age_seconds"] < 30 * HOUR + 600
     assert 9.4 < delta["disk_days_left"] <= 9.5
     alpha = hosts["crm-alpha"]

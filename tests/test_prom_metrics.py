@@ -53,7 +53,7 @@ def test_every_fleet_series_from_constructed_checks_and_records(make_settings, t
     assert values[("opsbackup_last_run_success", "monthly")] == 0
     assert values[("opsbackup_last_run_success", "verify")] == 1
     assert values[("opsbackup_last_run_duration_seconds", "snapshot")] == 4.0
-    assert values[("opsbackup_rpo_seconds", "")] == 95.0
+    assert values[("opsbackup_rpo_seconds", "")] == 70.0
     assert values[("opsbackup_drill_rto_seconds", "")] == 42.5
     assert values[("opsbackup_drill_timestamp_seconds", "")] == NOW - 86400
     assert values[("opsbackup_offsite_age_seconds", "")] == 30 * 3600
