@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from opsbackup_tui.core.events import Finished
 from opsbackup_tui.core.prom import render_prom
 from opsbackup_tui.core.settings import Settings, load_settings
 
-from jobs_support import free_port
+from jobs_support import free_port, pid_alive
 from ui_support import DAY, HOUR, build_tree
 
 WAIT_S = 60.0  # a safety net against hangs, never a performance limit
@@ -133,7 +134,7 @@ class Textfile(ThreadingHTTPServer):
 class FleetPrometheus:
     url: str
     root: Path
-    process: subprocess.Popen
+    pid: int  # not our child (see start_fleet_prometheus)
     hosts: dict[str, Textfile] = field(default_factory=dict)
     built_at: float = 0.0
     written_at: float = 0.0
@@ -212,13 +213,15 @@ def start_fleet_prometheus() -> FleetPrometheus:
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         f"scrape_configs:\n  - job_name: node\n    static_configs:\n{targets}\n")
     port = free_port()
-    log = open(root / "prometheus.log", "wb")
-    process = subprocess.Popen(
-        ["prometheus", f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+    # Started in the background of a shell that exits at once: the server is no child of pytest,
+    # so the job tests that check this process leaves no descendants behind are not misled.
+    launched = subprocess.run(
+        ["sh", "-c", '"$@" >"$LOG" 2>&1 </dev/null & echo $!', "sh", "prometheus",
+         f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    log.close()
-    fleet = FleetPrometheus(f"http://127.0.0.1:{port}", root, process, hosts, built_at=now)
+        env={**os.environ, "LOG": str(root / "prometheus.log")}, capture_output=True, text=True, check=True,
+        start_new_session=True)
+    fleet = FleetPrometheus(f"http://127.0.0.1:{port}", root, int(launched.stdout), hosts, built_at=now)
     fleet.write()
     deadline = time.monotonic() + WAIT_S
     while True:
@@ -228,20 +231,24 @@ def start_fleet_prometheus() -> FleetPrometheus:
                     break
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+        if not pid_alive(fleet.pid) or time.monotonic() > deadline:
+            stop_fleet_prometheus(fleet)
             raise AssertionError(f"Prometheus did not start: {(root / 'prometheus.log').read_text()[-2000:]}")
         time.sleep(0.05)
     return fleet.current()
 
 
 def stop_fleet_prometheus(fleet: FleetPrometheus) -> None:
-    fleet.process.terminate()
-    try:
-        fleet.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        fleet.process.kill()
-        fleet.process.wait()
+    for sig, patience in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.kill(fleet.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + patience
+        while pid_alive(fleet.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not pid_alive(fleet.pid):
+            break
     for host in fleet.hosts.values():
         host.shutdown()
         host.server_close()
