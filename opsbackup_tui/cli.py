@@ -83,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _unit_name(text: str) -> str:
-    import re
+    from .core.schedule import UNIT_NAME_RE
 
-    if not re.fullmatch(r"[A-Za-z0-9:_.\\@-]{1,255}", text):
+    if not UNIT_NAME_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a systemd unit name")
     return text
 
