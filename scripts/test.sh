@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
-ensure_apt mariadbd:mariadb-server mariadb:mariadb-client restic:restic rsync:rsync pigz:pigz tmux:tmux
+ensure_apt mariadbd:mariadb-server mariadb:mariadb-client restic:restic rsync:rsync pigz:pigz tmux:tmux \
+    promtool:prometheus faketime:faketime systemd-analyze:systemd
 ensure_venv test
 
 mariadb_answers() {

@@ -181,3 +181,6 @@ def public_tmp():
             for name in dirs:
                 os.chmod(os.path.join(root, name), stat.S_IRWXU, follow_symlinks=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+from prom_support import fleet, fleet_prometheus  # noqa: E402,F401 - the session's Prometheus, for every module

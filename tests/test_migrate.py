@@ -62,11 +62,12 @@ def content_sha(path: Path) -> str:
 
 
 def listing(*folders: Path) -> dict[str, tuple[int, float, str]]:
-    """Every file under the folders (lock files aside): size, mtime, sha256 of the bytes."""
+    """Every file under the folders (lock files and the record of the run itself aside): size, mtime,
+    sha256 of the bytes."""
     out = {}
     for folder in folders:
         for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if d != ".locks"]
+            dirs[:] = [d for d in dirs if d not in (".locks", ".jobs")]
             for name in files:
                 path = Path(root) / name
                 st = os.lstat(path)

@@ -142,6 +142,14 @@ def _url(raw: str) -> str:
     return text
 
 
+def _server_url(raw: str) -> str:
+    text = _url(raw).rstrip("/")
+    if "@" in text.split("/", 3)[2]:
+        # It would be shown in the help, errors and the fleet screen.
+        raise ValueError("holds credentials (user@host); give a URL without them")
+    return text
+
+
 def _argv(raw: str) -> tuple[str, ...]:
     import shlex
 
@@ -259,6 +267,14 @@ VARS: tuple[Var, ...] = (
         "The monthly `restic check` also reads this part of the data, e.g. 10% or 1/12 (--read-data-subset)."),
     Var("legacy_paths", ("OPS_LEGACY_PATHS",), _path_list, (),
         "Extra folders (separated by ':') searched for legacy dumps by `opsbackup migrate`."),
+    Var("site", ("OPS_SITE",), _text, None,
+        "The `site` label of every `status --prom` series: which CRM this backup host serves. Default: the host name."),
+    Var("prometheus_url", ("OPS_PROMETHEUS_URL",), _server_url, None,
+        "The Prometheus server that scrapes every backup host's textfile: `opsbackup fleet` and `f` in the UI read it."),
+    Var("prometheus_timeout_s", ("OPS_PROMETHEUS_TIMEOUT_S",), _positive_float, 5.0,
+        "Seconds one fleet refresh may take in all (every query to the Prometheus server)."),
+    Var("fleet_stale_min", ("OPS_FLEET_STALE_MIN",), _positive_int, 15,
+        "Minutes after which a host whose textfile was not rewritten is shown as stopped updating."),
 )
 
 VARS_BY_NAME = {var.name: var for var in VARS}
@@ -300,6 +316,10 @@ class Settings:
     restore_root: Path | None
     restic_check_subset: str | None
     legacy_paths: tuple[Path, ...]
+    site: str
+    prometheus_url: str | None
+    prometheus_timeout_s: float
+    fleet_stale_min: int
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -495,6 +515,10 @@ def load_settings(
     if values["state_dir"] is None:
         values["state_dir"] = _default_state_dir()
         _check_kind(VARS_BY_NAME["state_dir"], values["state_dir"], "OPS_STATE_DIR (default)")
+    if values["site"] is None:
+        import socket
+
+        values["site"] = socket.gethostname()
 
     return Settings(**values, config_file=config_path, sources=sources)
 
@@ -516,6 +540,7 @@ _HINTS = {
     _table_list: "Use a comma list such as users,contacts,opportunities",
     _url: "Use a full URL such as https://crm.example.com/crm/ops/metrics",
     _secret_url: "Use the full https://hooks.slack.com/... URL",
+    _server_url: "Use the server's address such as http://prometheus.internal:9090",
     _subset: "Use a percentage such as 10% or a fraction such as 1/12",
     _argv: "Use a command line such as: php artisan config:clear",
 }

@@ -59,6 +59,7 @@ class DashboardScreen(Screen):
         Binding("u", "app.uploads", "Uploads"),
         Binding("m", "app.migrate", "Migrate"),
         Binding("c", "app.monthly", "Monthly"),
+        Binding("f", "app.fleet", "Fleet"),
         Binding("a", "acknowledge", "Ack alerts"),
         Binding("slash", "filter_log", "Filter log"),
         Binding("f5", "refresh_checks", "Refresh"),

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Callable, ClassVar
 
 from .. import opslog
 from ..alerts import raise_alert
+from ..artefacts import jobrecords
 from ..artefacts.tree import BackupTree
 from ..events import Emit, Event, Finished, Output, Phase, Progress, Started
 from ..fmt import one_line, os_error_next_step, os_error_words, printable
@@ -204,7 +205,8 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
 
     ctx = JobContext(settings, kind, emit, clock, redact, asyncio.get_running_loop())
     log("INFO", f"job {kind} started", event="start")
-    emit(Started(kind, job.title, clock()))
+    started_at = clock()
+    emit(Started(kind, job.title, started_at))
     event: Finished
     alert_failure: str | None = None  # None: the error itself
 
@@ -220,8 +222,10 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
         lock.release()
         log("WARNING", f"job {kind} cancelled after {duration:.1f} s", event="end", result="CANCELLED",
             duration_s=round(duration, 1))
-        emit(Finished(kind, False, _with(f"{job.title} cancelled", ctx.warnings), cancelled=True,
-                      duration_s=duration, warnings=tuple(ctx.warnings)))
+        cancelled = Finished(kind, False, _with(f"{job.title} cancelled", ctx.warnings), cancelled=True,
+                             duration_s=duration, warnings=tuple(ctx.warnings))
+        jobrecords.save(settings.backup_base, cancelled, started_at, clock())
+        emit(cancelled)
         raise
     except JobError as exc:
         event = failed(str(exc), exc.next_step or job.next_step, exc.stderr_tail, exc.result)
@@ -239,6 +243,7 @@ async def run_job(job: Job, emit: Emit, clock: Callable[[], float] = time.time) 
     finally:
         lock.release()
 
+    jobrecords.save(settings.backup_base, event, started_at, clock())
     if event.ok:
         log("INFO", f"job {kind} finished OK in {event.duration_s:.1f} s: {one_line(event.summary)}",
             event="end", result="OK", duration_s=round(event.duration_s, 1))
