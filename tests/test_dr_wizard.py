@@ -197,7 +197,9 @@ async def test_end_to_end_recovery_from_a_real_dump_with_enter_and_y_alone(
 
 
 def hand_settings(tmp_path, make_settings, mysql_server, body: str | None = None, **extra):
-    """Settings over a tree holding one hand-made dump (a true .sha256) of a small CRM."""
+    """Settings over a tree holding one hand-made dump (a true .sha256) of a small CRM; OPS_DB_NAME a
+    name of its own (the proposed target, <name>_restore_<date>, is then the test's alone)."""
+    extra.setdefault("db_name", new_db_name("crm_prod"))
     settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", **extra))
     hand_dump(settings.backup_base, "20261126-0200", crm_sql() if body is None else body)
     return settings
@@ -210,7 +212,7 @@ def slow_body(seconds: int = 90) -> str:
 
 async def test_non_empty_target_needs_its_name_typed(tmp_path, make_settings, mysql_server, scratch_db):
     sql(mysql_server, "CREATE TABLE keepme (id INT)", database=scratch_db)
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
         keys = Keys(pilot)
@@ -235,7 +237,7 @@ async def test_non_empty_target_needs_its_name_typed(tmp_path, make_settings, my
 
 async def test_changing_the_target_forgets_its_check(tmp_path, make_settings, mysql_server, scratch_db):
     sql(mysql_server, "CREATE TABLE keepme (id INT)", database=scratch_db)
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
         keys = Keys(pilot)
@@ -269,7 +271,7 @@ async def test_a_target_with_other_sessions_or_unreachable_is_refused_whatever_i
         tmp_path, make_settings, mysql_server, scratch_db):
     from jobs_support import admin, free_port
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     other = admin(mysql_server, scratch_db)  # a CRM worker still connected to it
     try:
@@ -336,7 +338,7 @@ async def test_a_dump_that_switches_database_is_refused_and_the_other_database_u
     sql(mysql_server, "CREATE TABLE victims (id INT PRIMARY KEY)", "INSERT INTO victims VALUES (1),(2),(3)",
         database=other)
     hostile = statement.format(other=other) + "\nDROP TABLE IF EXISTS `victims`;\nCREATE TABLE `pwned` (id INT);\n"
-    settings = hand_settings(tmp_path, make_settings, mysql_server, crm_sql(extra=hostile), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, crm_sql(extra=hostile))
     restored_db = drop_later(default_target(settings))
     drop_later(other + "x")
     app = make_app(settings, clock=time.time, host="backup-host")
@@ -358,7 +360,7 @@ async def test_x_cancels_mid_import_and_enter_drops_the_partial_database(
         tmp_path, make_settings, mysql_server, drop_later, own_tmp):
     from jobs_support import find_child
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -394,7 +396,7 @@ async def test_leaving_mid_import_asks_cancels_and_leaves_nothing(
         tmp_path, make_settings, mysql_server, drop_later, own_tmp):
     from jobs_support import find_child
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -429,7 +431,7 @@ async def test_leaving_mid_import_asks_cancels_and_leaves_nothing(
 
 async def test_differences_from_the_verify_log_are_shown_and_need_a_confirmation(
         tmp_path, make_settings, mysql_server, drop_later):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     write_verify_log(settings.backup_base, "20261126-0300", "full-20261126-0200.sql.gz", 3,
                      {"users": 3, "contacts": 6, "opportunities": 4})
     drop_later(default_target(settings))
@@ -464,7 +466,7 @@ async def test_differences_from_the_verify_log_are_shown_and_need_a_confirmation
 
 async def test_without_a_verify_log_step_4_says_so_and_back_does_not_import_twice(
         tmp_path, make_settings, mysql_server, drop_later):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -491,7 +493,7 @@ async def test_without_a_verify_log_step_4_says_so_and_back_does_not_import_twic
 
 
 async def test_q_mid_import_asks_before_leaving(tmp_path, make_settings, mysql_server, drop_later, own_tmp):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -510,7 +512,7 @@ async def test_q_mid_import_asks_before_leaving(tmp_path, make_settings, mysql_s
 
 
 async def test_ctrl_q_mid_import_asks_first(tmp_path, make_settings, mysql_server, drop_later, own_tmp):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
