@@ -528,3 +528,86 @@ async def test_ctrl_q_mid_import_asks_first(tmp_path, make_settings, mysql_serve
         asked = isinstance(app.screen, ConfirmScreen)
     assert option_dirs(own_tmp) == []  # whatever happens, the private option file is gone
     assert asked, "ctrl+q quit the app mid-import without asking"
+
+
+REALISTIC_ENV = """APP_NAME="Acme CRM"
+APP_ENV=production
+APP_KEY=base64:q1Vx3kZlY0lWc2VjcmV0QXBwS2V5MTIzNDU2Nzg5MGFiY2Q=
+APP_DEBUG=false
+APP_URL=https://crm.acme.example
+
+LOG_CHANNEL=stack
+LOG_LEVEL=warning
+
+DB_CONNECTION=mysql
+DB_HOST=10.0.0.9
+DB_PORT=3306
+DB_DATABASE={database}
+DB_USERNAME=root
+DB_PASSWORD={db_password}
+
+BROADCAST_DRIVER=log
+CACHE_DRIVER=redis
+QUEUE_CONNECTION=redis
+SESSION_DRIVER=redis
+REDIS_HOST=127.0.0.1
+REDIS_PASSWORD=r3dis-Secret-Pw
+REDIS_URL=redis://default:r3dis-Url-Secret@127.0.0.1:6379/0
+
+MAIL_MAILER=smtp
+MAIL_HOST=smtp.mailgun.org
+MAIL_USERNAME=postmaster@mg.acme.example
+MAIL_PASSWORD="m@il Secret Pw"
+MAILGUN_SECRET=key-mailgunSecret0123
+AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
+AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+PUSHER_APP_SECRET=pusherSecret42
+STRIPE_KEY=pk_live_stripePublishable77
+STRIPE_SECRET=sk_live_stripeSecret88
+SENTRY_LARAVEL_DSN=https://publicKey:sentrySecret99@o1.ingest.sentry.io/1
+JWT_SECRET=jwtSecretValue1234567890
+"""
+SECRETS = ("q1Vx3kZlY0lWc2VjcmV0QXBwS2V5", "r3dis-Secret-Pw", "r3dis-Url-Secret", "m@il Secret Pw",
+           "key-mailgunSecret0123", "wJalrXUtnFEMI", "pusherSecret42", "sk_live_stripeSecret88", "sentrySecret99",
+           "jwtSecretValue", "pk_live_stripePublishable77")
+
+
+async def test_no_secret_of_a_realistic_laravel_env_reaches_the_screen_or_the_transcript(
+        tmp_path, make_settings, mysql_server, drop_later):
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
+    crm_env = tmp_path / "crm" / ".env"
+    crm_env.parent.mkdir(parents=True)
+    crm_env.write_text(REALISTIC_ENV.format(database=settings.db_name, db_password="db-Pw-Secret-5150"))
+    # The jobs log in with the test server's credentials, not the .env's DB_PASSWORD (a secret to hide).
+    own_password = {} if mysql_server.password is not None else {"db_password": ""}
+    settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=settings.db_name,
+                                        crm_env=crm_env, **own_password))
+    drop_later(default_target(settings))
+    seen: list[str] = []
+    app = make_app(settings, clock=time.time, host="backup-host")
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        step3 = await to_import(pilot, keys)
+        await keys.enter_when(step3, "import into")
+        await keys.enter_when(step3, "next")
+        step4 = await on_step(pilot, VerifyScreen)
+        await keys.enter_when(step4, "next")
+        step5 = await on_step(pilot, SwitchScreen)
+        await wait_for(pilot, lambda: "write the new .env" in hint(step5), "the diff")
+        from ui_support import screen_text
+
+        seen.append(screen_text(app))
+        assert "APP_KEY=***" in seen[-1] or "DB_PASSWORD=***" in seen[-1]
+        await keys("enter")
+        ask = await confirm(pilot)
+        seen += [screen_text(app), "\n".join(ask.lines)]
+        assert "DB_PASSWORD=***" in seen[-1]
+        await keys("y")
+        await result_says(pilot, step5, "written; the old file is kept as")
+        seen.append(screen_text(app))
+    shown = "\n".join(seen + [transcripts(settings)[0].read_text()])
+    for secret in (*SECRETS, "db-Pw-Secret-5150"):
+        assert secret not in shown, secret
+    text = crm_env.read_text()  # the file itself keeps every value, only the two keys changed
+    assert "db-Pw-Secret-5150" in text and "sk_live_stripeSecret88" in text
+    assert f"DB_DATABASE={default_target(settings)}\n" in text and "DB_HOST=127.0.0.1\n" in text

@@ -34,6 +34,7 @@ from opsbackup_tui.core import opslog
 from opsbackup_tui.core.locks import peek
 from opsbackup_tui.screens.confirm import ConfirmScreen
 from opsbackup_tui.screens.dashboard import DashboardScreen
+from opsbackup_tui.screens.detail import CheckDetailScreen, DetailScreen
 from opsbackup_tui.screens.error import ErrorScreen
 from opsbackup_tui.screens.viewer import MarkdownScreen
 from opsbackup_tui.widgets.checklist import ChecklistTable
@@ -809,6 +810,50 @@ async def test_a_failing_job_opens_the_error_modal_with_the_next_step(tmp_path, 
         row = job_row(app, "db_backup")
         assert "FAILED" in row_text(row) and row.has_class("-failed")
         await wait_for(pilot, lambda: status_of(app, "ops_log") == "WARN", "the FAIL line counted", 5)
+        # The status line keeps the result after the modal is gone; Enter on the row opens all of it.
+        assert "DB backup: FAILED after" in screen_text(app)
+        await tab_to(pilot, lambda w: isinstance(w, JobRow))
+        await pilot.press("enter")
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen, "the details")
+        text = screen_text(app)
+        assert detail.heading == "DB backup: FAILED" and "opsb_no_such_database" in text and "OPS_DB_" in text
+        assert "stderr (last lines)" in text
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
+
+
+async def test_enter_on_a_checklist_row_shows_all_of_it_and_enter_there_runs_the_fix(tmp_path):
+    app = build_app("failing", root=tmp_path / "t")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # the checklist has the focus, its first row: db_dump
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, CheckDetailScreen) and app.screen, "details")
+        text = screen_text(app)
+        assert detail.heading == "db_dump: FAIL"
+        assert "FAIL after 2 d: run a DB backup now and find why the nightly one stopped" in " ".join(text.split())
+        assert "press d here or on the dashboard, or run `opsbackup run db_backup`" in " ".join(text.split())
+        assert str(app.settings.db_dir) in text and "26 h" in text
+        await pilot.press("enter")  # Enter does the fix: the DB backup, which asks first
+        ask = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        assert ask.title_text == "Run DB backup?"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is detail, "back on the details")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
+        # ops_log: the alert lines themselves, filterable.
+        await pilot.press("down", "down", "down", "down", "enter")
+        lines = await wait_for(pilot, lambda: isinstance(app.screen, CheckDetailScreen) and app.screen, "ops_log")
+        assert lines.heading == "ops_log: WARN"
+        shown = lambda: list(lines.query_one(Log).lines)  # noqa: E731
+        assert any("raw line from a cron mail" in line for line in shown())
+        assert any("job db_backup finished FAIL" in line for line in shown())
+        await pilot.press("slash", *"cron")
+        await wait_for(pilot, lambda: len(shown()) == 1 and "cron mail" in shown()[0], "the filtered line")
+        await pilot.press("escape")  # escape clears the filter first
+        await wait_for(pilot, lambda: len(shown()) == 2, "both lines again")
+        assert isinstance(app.screen, CheckDetailScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
 
 
 async def test_error_text_with_markup_is_shown_literally(tmp_path, monkeypatch):

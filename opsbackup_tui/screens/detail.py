@@ -23,7 +23,8 @@ from ..widgets.keybar import KeyBar
 class DetailScreen(Screen[None]):
     DEFAULT_CSS = """
     DetailScreen > .title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    DetailScreen > #sections { height: auto; max-height: 60%; padding: 0 1; }
+    DetailScreen > #sections { height: 1fr; padding: 0 1; }
+    DetailScreen.-lines > #sections { height: auto; max-height: 50%; }
     DetailScreen .heading { color: $text-muted; margin-top: 1; }
     DetailScreen Log { height: 1fr; }
     """
@@ -46,6 +47,7 @@ class DetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self.lines is not None:
+            self.add_class("-lines")
             self._show_lines("")
             self.query_one(Log).focus()
 
