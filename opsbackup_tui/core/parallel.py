@@ -45,7 +45,7 @@ from typing import Callable
 
 from .proc import Child
 
-BUFFER = 32 * 1024 * 1024
+BUFFER = 48 * 1024 * 1024
 HEADER_MAX = 1024 * 1024
 DEFERRED_IN_MEMORY = 4 * 1024 * 1024
 PIPE_SIZE = 1024 * 1024
@@ -327,7 +327,7 @@ class Dispatcher:
         while self._waiting or any(lane.queue for lane in self._lanes):
             self._pump(block=True)
         self._retire(self._lanes)
-        if self.deferred:
+        if self.deferred and not self._only_settings_after():
             self.phase = "after"
             self._run_after()
         self.phase = "done"
@@ -360,7 +360,7 @@ class Dispatcher:
         if self.serial:
             return ""
         if self.phase == "done":
-            return f"done on {self.clients} clients"
+            return "done"
         states = [f"client {lane.index}: {lane.state}" for lane in self._all if lane.label == TABLE
                   and lane.code is None]
         if self.phase == "after":
@@ -679,6 +679,13 @@ class Dispatcher:
                 lane.child.proc.stdin.close()
             except OSError:
                 pass  # a client that died: its exit code tells
+
+    def _only_settings_after(self) -> bool:
+        """What follows the tables is the trailer alone (session settings, comments): no client for it."""
+        if self.deferred > HEADER_MAX:
+            return False
+        self._after.seek(0)
+        return session_only(self._after.read())
 
     def _run_after(self) -> None:
         """Views, routines, triggers, events and the trailer, in dump order, on one client."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ..mysql import ServerConfig
 from ..proc import shown
 from ..tree import Dump
@@ -24,9 +26,12 @@ class RestoreJob(Job):
                 + (", removes DEFINER clauses" if self.strip_definer else "") + ")",
                 "→ " + shown(["mariadb", "--defaults-extra-file=/dev/fd/N", "--binary-mode", "--batch",
                               "--sandbox", f"--database={self.database}"]),
+                *([f"the tables on up to {self.settings.import_jobs} such clients at once, then views, routines, "
+                   "triggers and events on one more (OPS_IMPORT_JOBS)"] if self.settings.import_jobs > 1 else []),
                 f"as {self.server.describe()}"]
 
     async def execute(self, ctx: JobContext) -> Outcome:
         stats = await import_dump(ctx, self.server, self.dump.path, self.database, strip_definer=self.strip_definer)
         return Outcome(f"{self.dump.name} imported into {self.database}: {stats.tables} tables, {stats.lines} lines",
-                       {"tables": stats.tables, "lines": stats.lines, "database": self.database})
+                       {"tables": stats.tables, "lines": stats.lines, "database": self.database,
+                        "clients": stats.clients, "sections": [asdict(t) for t in stats.timings]})
