@@ -686,7 +686,7 @@ class PrivateServer:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     log = (self.root / "error.log").read_text(errors="replace")[-800:]
                     self.__exit__(None, None, None)
-                    raise RuntimeError(f"private mariadbd did not start: {log}")
+                    raise RuntimeError(f"private mariadbd did not start: {log}") from None
                 time.sleep(0.2)
         self.say(f"private MariaDB on 127.0.0.1:{self.port} (datadir {datadir}; {' '.join(settings)})")
         return self

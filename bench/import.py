@@ -63,20 +63,20 @@ HARNESS = r"""
 import asyncio, json, sys, time
 from pathlib import Path
 
-from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.jobs.base import result_dict, run_job
 from opsbackup_tui.core.jobs.restore import RestoreJob
 from opsbackup_tui.core.mysql import ServerConfig
 from opsbackup_tui.core.settings import load_settings
-from opsbackup_tui.core.tree import BackupTree
 
 
 async def main(database: str) -> None:
     settings = load_settings()
-    dump = BackupTree(settings.backup_base).latest_dump()
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     finished = await run_job(RestoreJob(settings, ServerConfig.from_settings(settings), dump, database),
                              lambda event: None)
     print(json.dumps({"ok": finished.ok, "error": finished.error, "seconds": finished.duration_s,
-                      **finished.result}))
+                      **result_dict(finished.result)}))
 
 
 asyncio.run(main(sys.argv[1]))

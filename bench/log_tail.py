@@ -382,7 +382,7 @@ with open(out, "w") as f:
 def run_harness(root: Path, env: dict[str, str], args: dict) -> dict:
     done = subprocess.run([sys.executable, str(root / "harness.py"), json.dumps(args)], env=env,
                           capture_output=True, text=True, timeout=300)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"harness failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return json.loads(line[7:])
@@ -540,7 +540,7 @@ def follow(root: Path, env: dict[str, str], log: Path, meta: dict, hargs: dict, 
     if appender.returncode != 0:
         print("appender failed")
         return False
-    line = next((l for l in stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
     if app.returncode != 0 or line is None:
         print(f"follow harness failed ({app.returncode}):\n{stdout[-2000:]}\n{stderr[-4000:]}")
         return False
@@ -551,7 +551,7 @@ def follow(root: Path, env: dict[str, str], log: Path, meta: dict, hargs: dict, 
     ok = True
     # Every appended line reached the panel once, in order.
     expect = 0
-    for t, n, first, last in batches:
+    for _, n, first, last in batches:
         if first != expect or last is None or last - first + 1 != n:
             print(f"  gap/duplicate: a batch of {n} lines held seq {first}..{last}, expected to start at {expect}")
             ok = False

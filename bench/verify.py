@@ -187,7 +187,7 @@ def bench(database: str, dump: Path, expected: dict[str, int], runs: int, keep: 
         nonlocal waited, ok, interfered
         settle()
         if side == "job":
-            for attempt in range(4):
+            for _ in range(4):
                 waited += wait_no_foreign_verify()
                 run = c.run_timed(job_argv, env)
                 if run.rc == 0 or "Unknown database 'verify_" not in run.stdout + run.stderr:

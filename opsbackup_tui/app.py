@@ -84,6 +84,12 @@ class OpsBackupApp(App):
                             self.action_migrate)
         yield SystemCommand("Monthly checklist", "random dump import, size trend, restic check (runbook §8)",
                             self.action_monthly)
+        if self.settings.prometheus_url is not None:
+            yield SystemCommand("Fleet", "every backup host Prometheus knows, worst first", self.action_fleet)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `f` exists only where there is a Prometheus server to read.
+        return action != "fleet" or self.settings.prometheus_url is not None
 
     # --- help ---
 
@@ -125,6 +131,12 @@ class OpsBackupApp(App):
 
         if not isinstance(self.screen, MigrateScreen):
             self.push_screen(MigrateScreen())
+
+    def action_fleet(self) -> None:
+        from .screens.fleet import FleetScreen, HostScreen
+
+        if not isinstance(self.screen, (FleetScreen, HostScreen)):
+            self.push_screen(FleetScreen())
 
     def action_monthly(self) -> None:
         from .screens.monthly import MonthlyScreen
@@ -186,10 +198,10 @@ class OpsBackupApp(App):
         title = TITLES.get(event.job, event.job)
         if event.ok:
             self.notify(event.summary, title=f"{title}: OK")
-            if event.job == "report" and "markdown" in event.result:
+            if event.job == "report" and event.result is not None:
                 from .screens.viewer import MarkdownScreen
 
-                self.push_screen(MarkdownScreen(f"Report · {event.result.get('path', '')}", event.result["markdown"]))
+                self.push_screen(MarkdownScreen(f"Report · {event.result.path}", event.result.markdown))
         elif event.cancelled:
             self.notify(f"{title} cancelled; nothing half-written was kept.", title="Cancelled", severity="warning")
         elif event.busy:

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .core.checks import CheckResult, Status
-from .core.fmt import age_words
+from .core.checks import CheckResult, Status, fix_command
+from .core.fmt import age_words, printable
 from .core.settings import Settings
 
 STATUS_STYLE = {
@@ -26,8 +26,9 @@ def print_checklist(results: list[CheckResult], settings: Settings, worst: Statu
     table.add_column("threshold", justify="right", no_wrap=True)
     table.add_column("detail")
     for r in results:
+        detail = printable(r.detail) + (f" (fix: {fix_command(r.fix)})" if r.fix else "")
         table.add_row(r.id, Text(r.status.value, style=STATUS_STYLE[r.status]), age_words(r.age_seconds),
-                      age_words(r.threshold_seconds) if r.age_seconds is not None else "", Text(r.detail))
+                      age_words(r.threshold_seconds) if r.age_seconds is not None else "", Text(detail))
     console.print(table)
     console.print(Text.assemble("overall: ", (worst.value, STATUS_STYLE[worst])))
 
@@ -75,6 +76,8 @@ class RichJobRenderer:
                 self.console.print(Text.assemble(("OK ", "bold green"), f"in {event.duration_s:.1f} s: {event.summary}"))
             elif event.cancelled:
                 self.console.print(Text(f"CANCELLED after {event.duration_s:.1f} s", style="bold yellow"))
+            elif event.busy:
+                self.console.print(Text.assemble(("BUSY ", "bold yellow"), event.error or event.summary))
             else:
                 self.console.print(Text.assemble(("FAIL ", "bold red"), event.error or event.summary))
                 if event.stderr_tail:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian 12 machine, starts MariaDB when 127.0.0.1:3306
-# does not answer, then runs the tmux smoke test and pytest (arguments go to pytest).
+# does not answer, then runs the lint (ruff, the import-linter contracts), the tmux smoke test and
+# pytest on three workers (arguments go to pytest; OPSBACKUP_TEST_WORKERS=0 runs it in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
-ensure_apt mariadbd:mariadb-server mariadb:mariadb-client restic:restic rsync:rsync pigz:pigz tmux:tmux
+ensure_apt mariadbd:mariadb-server mariadb:mariadb-client restic:restic rsync:rsync pigz:pigz tmux:tmux \
+    promtool:prometheus faketime:faketime systemd-analyze:systemd
 ensure_venv test
 
 mariadb_answers() {
@@ -33,5 +35,10 @@ SQL
     export OPSBACKUP_TEST_DB_USER=opsbackup_test OPSBACKUP_TEST_DB_PASSWORD_FILE="$PWD/$pw_file"
 fi
 
+# The layering and the lint, before anything runs: core imports no Textual, rich, widgets or screens.
+.venv/bin/ruff check --quiet opsbackup_tui tests bench
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+
 PATH="$PWD/.venv/bin:$PATH" tests/smoke_tmux.sh
-exec .venv/bin/python -m pytest "$@"
+# Side by side: most tests wait on a server or a child process, so three workers fit two cores.
+exec .venv/bin/python -m pytest -n "${OPSBACKUP_TEST_WORKERS:-3}" "$@"

@@ -154,6 +154,18 @@ def own_tmp(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def short_tmp():
+    """A temp folder with a short path (pytest's, under xdist, runs long): for paths shown whole."""
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix="ob-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def public_tmp():
     """A temp folder another user (nobody) can reach: pytest's own tmp_path sits under a 0700 folder."""
     import shutil
@@ -165,7 +177,10 @@ def public_tmp():
     try:
         yield path
     finally:
-        for root, dirs, files in os.walk(path):
+        for root, dirs, _ in os.walk(path):
             for name in dirs:
                 os.chmod(os.path.join(root, name), stat.S_IRWXU, follow_symlinks=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+from prom_support import fleet, fleet_prometheus  # noqa: E402,F401 - the session's Prometheus, for every module

@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core.jobs.base import run_job
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.core.jobs.verify import VerifyJob
-from opsbackup_tui.core.mysql import ServerConfig
-from opsbackup_tui.core.tree import VerifyLog
-
 from jobs_support import NIGHT, Recorder, clock_at, sql
 from treeutil import TRAILER, make_dump
 from ui_support import wait_for  # the wizard tests take it from here too
 
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
+from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.core.jobs.verify import VerifyJob
+from opsbackup_tui.core.mysql import ServerConfig
 
 # The verify job's clock, between 03:10 and 04:00: its database verify_20261126_03MMSS is a name no other
 # test module uses, and another run of these tests on the same server (another checkout) likely picks
@@ -88,7 +86,7 @@ async def real_backup(settings, dump_clock: float = NIGHT, verify_clock: float =
         if finished.ok or not swept(finished.error):
             break
     assert finished.ok, f"{finished.error}\n{finished.stderr_tail}"
-    log = VerifyLog.read(Path(finished.result["log"]))
+    log = VerifyLog.read(Path(finished.result.log))
     assert log.ok and log.dump == dumps[-1].name
     return Backup(dumps[-1], log)
 

@@ -9,8 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from treeutil import make_dump, make_marker, make_verify_log, run_as_nobody, set_age
 
 from opsbackup_tui.core import checks
+from opsbackup_tui.core.artefacts.tree import BackupTree
 from opsbackup_tui.core.checks import (
     CHECK_IDS,
     CheckResult,
@@ -25,9 +27,6 @@ from opsbackup_tui.core.checks import (
 )
 from opsbackup_tui.core.opslog import acknowledge, load_ack, scan_alerts
 from opsbackup_tui.core.promtext import count_samples
-from opsbackup_tui.core.tree import BackupTree
-
-from treeutil import make_dump, make_marker, make_verify_log, run_as_nobody, set_age
 
 NOW = 1_800_000_000  # a fixed "now" (2027-01-15); every mtime is set relative to it
 MIN, HOUR, DAY = 60, 3600, 86400

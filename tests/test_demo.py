@@ -20,10 +20,12 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from opsbackup_tui.core import demo
+from opsbackup_tui import demo
+from opsbackup_tui.core.artefacts.kvfile import read_kv as read_kv_file
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
 from opsbackup_tui.core.opslog import parse_line
 from opsbackup_tui.core.settings import load_settings
-from opsbackup_tui.core.tree import BackupTree, VerifyLog, read_kv_file
 
 needs_mariadbd = pytest.mark.skipif(
     not (shutil.which("mariadbd") and shutil.which("mariadb-install-db")),
@@ -108,11 +110,11 @@ def test_demo_tree(built_demo):
         assert last.startswith("-- Dump completed on ")
         assert sql.count("CREATE TABLE") == len(demo.row_counts(date.today()))
     tree = BackupTree(paths.base)
-    assert tree.latest_dump().path == dumps[-1]
+    assert tree.newest_valid_dump().path == dumps[-1]
     assert tree.ignored_dumps() == []
 
     # weekly verify logs, exactly one FAIL; the OK ones expect the rows of their day
-    logs = [VerifyLog.read(entry.path) for entry in tree.iter_verify_logs()]
+    logs = [VerifyLog.read(entry.path) for entry in tree.verify_logs()]
     assert len(logs) >= 4
     assert [log.result for log in logs].count("FAIL") == 1
     assert all(log.result in ("OK", "FAIL") for log in logs)
@@ -148,7 +150,7 @@ def test_demo_tree(built_demo):
     if shutil.which("restic"):
         # a real restic repository: every marker names a snapshot that restic lists
         assert settings.restic_repository == str(paths.restic_repo)
-        markers = [read_kv_file(entry.path)["snapshot_id"] for entry in tree.iter_markers()]
+        markers = [read_kv_file(entry.path)["snapshot_id"] for entry in tree.markers()]
         assert len(markers) in (demo.SNAPSHOT_DAYS - 1, demo.SNAPSHOT_DAYS)
         listed = subprocess.run(["restic", "snapshots", "--json", "--tag", "uploads"], capture_output=True, text=True,
                                 env=built_demo["env"] | {"RESTIC_REPOSITORY": str(paths.restic_repo),
@@ -177,7 +179,7 @@ def test_demo_database(built_demo):
     settings = load_settings({}, environ={}, config_path=paths.config)
     assert settings.db_socket == paths.socket
     assert settings.db_name == "crm" and settings.db_user == "root"
-    newest = BackupTree(paths.base).latest_dump()
+    newest = BackupTree(paths.base).newest_valid_dump()
     expected = demo.row_counts(newest.stamp.date())
     conn = pymysql.connect(unix_socket=str(settings.db_socket), user=settings.db_user,
                            password=settings.db_password.reveal(), database=settings.db_name)
@@ -248,7 +250,7 @@ def test_demo_without_mariadbd(tmp_path):
         # Only the demo CRM's .env names a socket, and nothing listens there: DB actions can say so.
         assert settings.sources["db_socket"] == "crm .env"
         assert not settings.db_socket.exists()
-        assert BackupTree(paths.base).latest_dump() is not None
+        assert BackupTree(paths.base).newest_valid_dump() is not None
         proc = opsbackup("--config", str(paths.config), "status", "--json", env=env)
         assert {c["id"]: c["status"] for c in json.loads(proc.stdout)["checks"]}["db_dump"] == "OK"
     finally:

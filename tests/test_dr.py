@@ -12,27 +12,6 @@ import stat
 from datetime import datetime
 
 import pytest
-
-from opsbackup_tui.core.dr import (
-    AuditTranscript,
-    ShaCache,
-    apply_env_switch,
-    check_dump,
-    check_target,
-    create_database,
-    drop_database,
-    list_dumps,
-    plan_env_switch,
-    run_reload,
-)
-from opsbackup_tui.core.events import Progress
-from opsbackup_tui.core.jobs.base import run_job
-from opsbackup_tui.core.jobs.restore import RestoreJob
-from opsbackup_tui.core.mysql import ServerConfig
-from opsbackup_tui.core.recovery import Comparison, compare, find_verify_log
-from opsbackup_tui.core.settings import Secret
-from opsbackup_tui.core.tree import BackupTree, VerifyLog
-
 from dr_support import (  # noqa: F401 - fixtures
     counts,
     crm_sql,
@@ -49,7 +28,6 @@ from dr_support import (  # noqa: F401 - fixtures
     write_verify_log,
 )
 from jobs_support import (  # noqa: F401
-    option_file_is_a_pipe,
     Recorder,
     admin,
     crm_db,
@@ -57,11 +35,32 @@ from jobs_support import (  # noqa: F401
     find_child,
     free_port,
     make_db_user,
+    option_file_is_a_pipe,
     sql,
     wait_until,
 )
 from treeutil import make_dump, set_age
 
+from opsbackup_tui.core.artefacts.reports import Transcript
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
+from opsbackup_tui.core.dr import (
+    ShaCache,
+    apply_env_switch,
+    check_dump,
+    check_target,
+    create_sql,
+    drop_sql,
+    list_dumps,
+    plan_env_switch,
+    run_reload,
+)
+from opsbackup_tui.core.events import Progress
+from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.jobs.restore import RestoreJob
+from opsbackup_tui.core.mysql import ServerConfig, execute
+from opsbackup_tui.core.recovery import Comparison, compare
+from opsbackup_tui.core.settings import Secret
 
 WHEN = datetime(2026, 11, 26, 9, 30, 0)
 
@@ -110,16 +109,20 @@ def test_check_dump_verifies_and_caches_by_path_size_and_mtime(make_settings):
     assert [r.sha for r in list_dumps(settings)] == ["unchecked", "unchecked"]
 
 
-def test_check_dump_says_what_is_wrong_with_the_checksum_file(make_settings):
+def test_only_valid_dumps_are_offered(make_settings):
+    """One definition of a valid dump: a .sha256 that names another file, or none at all, makes a
+    dump that the wizard never offers (as the checklist never counts it)."""
     settings = make_settings()
     base = settings.backup_base
     dump = hand_dump(base, "20261126-0200", crm_sql())
+    older = hand_dump(base, "20261125-0200", crm_sql(users=2))
     sha = base / "db" / f"{dump.name}.sha256"
     sha.write_text(f"{'a' * 64}  full-20261125-0200.sql.gz\n")  # names another file
-    [row] = list_dumps(settings)
-    assert check_dump(settings, row) == "missing .sha256"
+    assert [row.dump.name for row in list_dumps(settings)] == [older.name]
     sha.write_text("not a checksum\n")
-    assert check_dump(settings, list_dumps(settings)[0]) == "missing .sha256"
+    assert [row.dump.name for row in list_dumps(settings)] == [older.name]
+    assert BackupTree(base).newest_valid_dump().name == older.name
+    older.unlink()
     shutil.copy(dump, dump.with_suffix(".bak"))
     dump.unlink()
     dump.mkdir()  # a folder where the dump was: not a valid dump any more
@@ -218,13 +221,13 @@ def test_check_target_reads_the_privileges_from_the_grants(mysql_server, make_db
 
 def test_create_and_drop_the_target(mysql_server, drop_later):
     name = drop_later(new_db_name())
-    statement = create_database(mysql_server, name)
+    statement = execute(mysql_server, create_sql(name))
     assert statement == f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
     assert sql(mysql_server, "SELECT default_character_set_name FROM information_schema.schemata "
                              f"WHERE schema_name = '{name}'") == [("utf8mb4",)]
     with pytest.raises(Exception, match="exists"):
-        create_database(mysql_server, name)  # never IF NOT EXISTS
-    assert drop_database(mysql_server, name) == f"DROP DATABASE `{name}`"
+        execute(mysql_server, create_sql(name))  # never IF NOT EXISTS
+    assert execute(mysql_server, drop_sql(name)) == f"DROP DATABASE `{name}`"
     assert not database_exists(mysql_server, name)
 
 
@@ -239,8 +242,9 @@ def test_plan_env_switch_changes_only_the_db_keys(tmp_path):
                                    "DB_SOCKET": "/run/mysqld/my sock"})
     assert switch.changes == {"DB_HOST": ("10.0.0.9", "127.0.0.1"), "DB_DATABASE": ("crm", "crm_restore_20261126"),
                               "DB_SOCKET": (None, "/run/mysqld/my sock")}
+    # A value keeps its quotes; a new key goes at the end.
     assert switch.new == ("APP_NAME=CRM\n# database\nexport DB_HOST=127.0.0.1\nDB_PORT = 3306\n"
-                          "DB_DATABASE=crm_restore_20261126\nDB_USERNAME=crm\nDB_PASSWORD=\"p#ss word\"\n"
+                          "DB_DATABASE='crm_restore_20261126'\nDB_USERNAME=crm\nDB_PASSWORD=\"p#ss word\"\n"
                           "MAIL_HOST=smtp.example.com\nDB_SOCKET=\"/run/mysqld/my sock\"\n")
     assert env.read_text() == switch.old  # planning writes nothing
     assert "-export DB_HOST=10.0.0.9\n+export DB_HOST=127.0.0.1\n" in switch.diff
@@ -294,7 +298,7 @@ def test_run_reload_runs_without_a_shell_in_the_given_folder_without_secrets(tmp
 def test_audit_transcript_records_who_when_and_each_step(tmp_path, monkeypatch):
     monkeypatch.setenv("SUDO_USER", "alice")
     monkeypatch.setenv("SSH_CONNECTION", "10.1.2.3 50000 10.0.0.2 22")
-    transcript = AuditTranscript(tmp_path / "reports", WHEN)
+    transcript = Transcript(tmp_path / "reports", WHEN)
     assert transcript.path == tmp_path / "reports" / "dr-20261126-093000.md"
     transcript.step("step 1: dump picked", WHEN)
     transcript.command("sha256 /srv/backups/crm/db/full-20261126-0200.sql.gz")
@@ -314,22 +318,22 @@ def test_audit_transcript_records_who_when_and_each_step(tmp_path, monkeypatch):
 # --- step 4: the comparison with the verify log ---
 
 
-def test_find_verify_log_by_name_or_by_checksum(make_settings):
+def test_verify_log_for_a_dump_by_name_or_by_checksum(make_settings):
     settings = make_settings()
     base = settings.backup_base
     dump = hand_dump(base, "20261126-0200", crm_sql())
     tree = BackupTree(base)
-    [entry] = list(tree.iter_dumps())
-    assert find_verify_log(tree, entry) is None
+    [entry] = list(tree.valid_dumps())
+    assert tree.verify_log_for(entry) is None
     digest = entry.expected_sha256()
     # A log made when the dump had another name (renamed by a migration) matches by its sha256.
     write_verify_log(base, "20261125-0300", "backup-old-name.sql.gz", 3, {"users": 3}, digest=digest)
-    assert find_verify_log(BackupTree(base), entry).path.name == "verify-20261125-0300.log"
+    assert BackupTree(base).verify_log_for(entry).path.name == "verify-20261125-0300.log"
     # An OK log beats a newer FAIL one; a FAIL one is the fallback.
     write_verify_log(base, "20261126-0300", dump.name, 3, {"users": 3}, result="FAIL")
-    assert find_verify_log(BackupTree(base), entry).path.name == "verify-20261125-0300.log"
+    assert BackupTree(base).verify_log_for(entry).path.name == "verify-20261125-0300.log"
     (base / "verify" / "verify-20261125-0300.log").unlink()
-    found = find_verify_log(BackupTree(base), entry)
+    found = BackupTree(base).verify_log_for(entry)
     assert found.path.name == "verify-20261126-0300.log" and not found.ok
 
 
@@ -367,8 +371,8 @@ async def backed_up(tmp_path, make_settings, mysql_server, crm_db):
 async def test_restore_job_recreates_the_database(backed_up, mysql_server, drop_later, own_tmp):
     settings, _, crm = backed_up
     target = drop_later(new_db_name())
-    create_database(mysql_server, target)
-    dump = BackupTree(settings.backup_base).latest_dump()
+    execute(mysql_server, create_sql(target))
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     job = RestoreJob(settings, ServerConfig.from_settings(settings), dump, target)
     plan = "\n".join(job.plan())
     assert "--sandbox" in plan and "--binary-mode" in plan and f"--database={target}" in plan
@@ -376,7 +380,7 @@ async def test_restore_job_recreates_the_database(backed_up, mysql_server, drop_
     recorder = Recorder()
     finished = await run_job(job, recorder)
     assert finished.ok, finished.error
-    assert finished.result["database"] == target and finished.result["tables"] == len(counts(mysql_server, crm)[1])
+    assert finished.result.database == target and finished.result.tables == len(counts(mysql_server, crm)[1])
     assert counts(mysql_server, target) == counts(mysql_server, crm)
     assert routines(mysql_server, target) == routines(mysql_server, crm)
     assert triggers(mysql_server, target) == triggers(mysql_server, crm)
@@ -392,14 +396,14 @@ async def test_restore_job_as_a_least_privilege_user_needs_definers_removed(back
     settings, _, crm = backed_up
     user = make_db_user("ALL ON `opsb\\_dr\\_%`.*")
     server = ServerConfig(mysql_server.host, mysql_server.port, None, user.name, Secret(user.password))
-    dump = BackupTree(settings.backup_base).latest_dump()
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     kept = drop_later(new_db_name())
-    create_database(server, kept)
+    execute(server, create_sql(kept))
     finished = await run_job(RestoreJob(settings, server, dump, kept), Recorder())
     assert not finished.ok and "1227" in finished.error, finished.error
     assert user.password not in finished.error + finished.stderr_tail
     stripped = drop_later(new_db_name())
-    create_database(server, stripped)
+    execute(server, create_sql(stripped))
     job = RestoreJob(settings, server, dump, stripped, strip_definer=True)
     assert "removes DEFINER clauses" in job.plan()[0]
     finished = await run_job(job, Recorder())
@@ -414,8 +418,8 @@ async def test_restore_job_refuses_a_dump_that_switches_database(make_settings, 
     hand_dump(settings.backup_base, "20261126-0200",
               crm_sql(extra=f"USE `{scratch_db}`;\nDELETE FROM victims;\n"))
     target = drop_later(new_db_name())
-    create_database(mysql_server, target)
-    dump = BackupTree(settings.backup_base).latest_dump()
+    execute(mysql_server, create_sql(target))
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     finished = await run_job(RestoreJob(settings, mysql_server, dump, target), Recorder())
     assert not finished.ok and "refused at line" in finished.error and f"USE `{scratch_db}`" in finished.error
     assert sql(mysql_server, "SELECT COUNT(*) FROM victims", database=scratch_db) == [(2,)]
@@ -428,8 +432,8 @@ async def test_restore_job_fails_on_a_truncated_dump(make_settings, tmp_path, my
     data = path.read_bytes()[: path.stat().st_size // 2]
     make_dump(settings.backup_base, "20261126-0200", data=data)  # cut short, with a matching .sha256
     target = drop_later(new_db_name())
-    create_database(mysql_server, target)
-    dump = BackupTree(settings.backup_base).latest_dump()
+    execute(mysql_server, create_sql(target))
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     finished = await run_job(RestoreJob(settings, mysql_server, dump, target), Recorder())
     assert not finished.ok and "truncated" in finished.error, finished.error
 
@@ -439,8 +443,8 @@ async def test_restore_job_cancelled_stops_the_client_and_removes_its_option_fil
     settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets"))
     hand_dump(settings.backup_base, "20261126-0200", crm_sql(extra="SELECT SLEEP(1);\n" * 90))
     target = drop_later(new_db_name())
-    create_database(mysql_server, target)
-    dump = BackupTree(settings.backup_base).latest_dump()
+    execute(mysql_server, create_sql(target))
+    dump = BackupTree(settings.backup_base).newest_valid_dump()
     recorder = Recorder()
     task = asyncio.ensure_future(run_job(RestoreJob(settings, mysql_server, dump, target), recorder))
     while not sql(mysql_server, "SHOW TABLES", database=target):
@@ -454,3 +458,21 @@ async def test_restore_job_cancelled_stops_the_client_and_removes_its_option_fil
     assert find_child("mariadb") is None
     assert option_dirs(own_tmp) == []
     assert "job dr_import cancelled" in settings.log_path.read_text()
+
+
+def test_the_env_switch_keeps_comments_quotes_and_line_ends(tmp_path):
+    """One reader and writer of the .env: an inline comment is no part of the value (so `crm # prod`
+    is not seen as changed) and stays on the line a rewrite changes; CRLF files stay CRLF."""
+    env = tmp_path / ".env"
+    env.write_bytes(b"APP_NAME=CRM\r\nDB_HOST=10.0.0.9 # the primary\r\nDB_DATABASE=crm # prod\r\n"
+                    b"DB_PASSWORD=\"s3cret value\"\r\nAPP_KEY=base64:Zm9vYmFy\r\n")
+    assert plan_env_switch(env, {"DB_DATABASE": "crm"}).changes == {}
+    switch = plan_env_switch(env, {"DB_HOST": "127.0.0.1", "DB_DATABASE": "crm_restore"})
+    assert switch.changes == {"DB_HOST": ("10.0.0.9", "127.0.0.1"), "DB_DATABASE": ("crm", "crm_restore")}
+    assert switch.new == ("APP_NAME=CRM\r\nDB_HOST=127.0.0.1 # the primary\r\nDB_DATABASE=crm_restore # prod\r\n"
+                          "DB_PASSWORD=\"s3cret value\"\r\nAPP_KEY=base64:Zm9vYmFy\r\n")
+    # The diff shown before writing masks the secrets, here as everywhere a file is shown.
+    assert "s3cret" not in switch.diff and "Zm9vYmFy" not in switch.diff
+    assert "DB_PASSWORD=***" in switch.diff and "APP_KEY=***" in switch.diff
+    apply_env_switch(switch, WHEN)
+    assert env.read_bytes() == switch.new.encode()

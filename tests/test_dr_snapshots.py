@@ -19,17 +19,6 @@ import shutil
 import time
 
 import pytest
-
-from opsbackup_tui.app import make_app
-from opsbackup_tui.core.plain import format_progress
-from opsbackup_tui.screens.confirm import ConfirmScreen
-from opsbackup_tui.screens.dr.audit import AuditScreen
-from opsbackup_tui.screens.dr.importing import ImportScreen
-from opsbackup_tui.screens.dr.pick import PickDumpScreen
-from opsbackup_tui.screens.dr.switch import SwitchScreen
-from opsbackup_tui.screens.dr.target import TargetScreen
-from opsbackup_tui.screens.dr.verify import VerifyScreen
-
 from dr_support import (
     click,
     crm_sql,
@@ -59,6 +48,15 @@ from ui_support import (
     snapshot_root,
 )
 
+from opsbackup_tui.app import make_app
+from opsbackup_tui.core.plain import format_progress
+from opsbackup_tui.screens.confirm import ConfirmScreen
+from opsbackup_tui.screens.dr.audit import AuditScreen
+from opsbackup_tui.screens.dr.importing import ImportScreen
+from opsbackup_tui.screens.dr.pick import PickDumpScreen
+from opsbackup_tui.screens.dr.switch import SwitchScreen
+from opsbackup_tui.screens.dr.target import TargetScreen
+from opsbackup_tui.screens.dr.verify import VerifyScreen
 
 SIZE = (120, 40)
 TARGET_DB = "opsb_snap_restore"  # the one scratch database these snapshots restore into

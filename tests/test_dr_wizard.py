@@ -10,19 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, DataTable
-
-from opsbackup_tui.app import make_app
-from opsbackup_tui.core.tree import VerifyLog
-from opsbackup_tui.screens.confirm import ConfirmScreen
-from opsbackup_tui.screens.dashboard import DashboardScreen
-from opsbackup_tui.screens.dr.audit import AuditScreen
-from opsbackup_tui.screens.dr.importing import ImportScreen
-from opsbackup_tui.screens.dr.pick import PickDumpScreen
-from opsbackup_tui.screens.dr.switch import SwitchScreen
-from opsbackup_tui.screens.dr.target import TargetScreen
-from opsbackup_tui.screens.dr.verify import VerifyScreen
-
 from dr_support import (  # noqa: F401 - fixtures
     click,
     counts,
@@ -48,8 +35,19 @@ from dr_support import (  # noqa: F401 - fixtures
     write_verify_log,
 )
 from jobs_support import crm_db, db_flags, option_file_is_a_pipe, sql  # noqa: F401 - fixtures
+from textual.widgets import Button, DataTable
 from ui_support import settle
 
+from opsbackup_tui.app import make_app
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
+from opsbackup_tui.screens.confirm import ConfirmScreen
+from opsbackup_tui.screens.dashboard import DashboardScreen
+from opsbackup_tui.screens.dr.audit import AuditScreen
+from opsbackup_tui.screens.dr.importing import ImportScreen
+from opsbackup_tui.screens.dr.pick import PickDumpScreen
+from opsbackup_tui.screens.dr.switch import SwitchScreen
+from opsbackup_tui.screens.dr.target import TargetScreen
+from opsbackup_tui.screens.dr.verify import VerifyScreen
 
 SIZE = (120, 40)
 

@@ -12,11 +12,6 @@ import signal
 import time
 
 import pytest
-
-from opsbackup_tui.core.jobs.base import run_job
-from opsbackup_tui.core.jobs.drill import DRILL_DB_RE, DrillJob
-from opsbackup_tui.core.opslog import parse_line
-
 from dr_support import crm_sql, flip_byte, hand_dump, real_backup, write_verify_log
 from jobs_support import (  # noqa: F401
     SAFETY_S,
@@ -30,6 +25,10 @@ from jobs_support import (  # noqa: F401
 )
 from treeutil import make_dump
 
+from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.jobs.drill import DrillJob
+from opsbackup_tui.core.opslog import parse_line
+from opsbackup_tui.core.scratch import is_scratch
 
 PARTS = {"checksum_s", "create_s", "import_s", "verify_s", "drop_s"}
 WEBHOOK_PATH = "/services/T000/B000/drill-secret-token"
@@ -74,7 +73,7 @@ async def test_a_good_drill(backed_up, mysql_server):
         code, result, err = run_drill(flags)
         assert code == 0, err
         assert result["ok"] is True and result["result"] == "OK" and result["dump"] == backup.dump.name
-        assert DRILL_DB_RE.fullmatch(result["database"])
+        assert is_scratch(result["database"], "drill")
         assert set(result["parts"]) == PARTS and all(v >= 0 for v in result["parts"].values())
         assert result["rto_s"] >= result["parts"]["import_s"] > 0
         assert result["verify_log"] == str(backup.verify_log.path)
@@ -82,7 +81,7 @@ async def test_a_good_drill(backed_up, mysql_server):
         assert result["rows"] == {"users": 3, "contacts": 5, "opportunities": 4}
         assert not [c for c in result["checks"] if "✗" in c]
         assert f"recovered {backup.dump.name} in {result['rto_s']} s (RTO)" in result["summary"]
-        assert f"dropped {leftover}, left by a crashed drill" in err
+        assert f"dropped {leftover}, left by a crashed run" in err
         report = settings.reports_dir / f"drill-{result['started'][:10].replace('-', '')}-" \
                                          f"{result['started'][11:16].replace(':', '')}.md"
         assert result["report"] == str(report)
@@ -128,7 +127,7 @@ async def test_a_failing_drill_alerts_and_exits_1(backed_up, mysql_server, http_
         assert "drill-secret-token" not in text
     if damage == "truncated":
         assert "drop_s" in result["parts"]  # the scratch database was made, then dropped
-    assert not {n for n in drill_databases(mysql_server) if DRILL_DB_RE.fullmatch(n)}
+    assert not {n for n in drill_databases(mysql_server) if is_scratch(n, "drill")}
 
 
 async def test_a_drill_whose_counts_differ_from_the_verify_log_fails(tmp_path, make_settings, mysql_server):
@@ -139,9 +138,9 @@ async def test_a_drill_whose_counts_differ_from_the_verify_log_fails(tmp_path, m
     finished = await run_job(DrillJob(settings), recorder)
     assert not finished.ok
     assert "differs from the verify log: rows.contacts: expected 7, restored 5" in finished.error
-    assert finished.result["checks"][2] == "rows.contacts: expected 7, restored 5  ✗"
-    assert "drop_s" in finished.result["parts"]
-    assert not {n for n in drill_databases(mysql_server) if DRILL_DB_RE.fullmatch(n)}
+    assert finished.result.checks[2] == "rows.contacts: expected 7, restored 5  ✗"
+    assert "drop_s" in finished.result.parts
+    assert not {n for n in drill_databases(mysql_server) if is_scratch(n, "drill")}
     assert "ALERT drill FAILED" in settings.log_path.read_text()  # no webhook set: the log still says it
 
 
@@ -151,8 +150,8 @@ async def test_a_drill_without_a_verify_log_checks_presence_and_says_so(tmp_path
     finished = await run_job(DrillJob(settings), Recorder())
     assert finished.ok, finished.error
     assert "(no verify log for this dump: counts not compared)" in finished.summary
-    assert finished.result["verify_log"] is None and finished.result["dump"] == dump.name
-    report = settings.reports_dir / finished.result["report"].rsplit("/", 1)[1]
+    assert finished.result.verify_log is None and finished.result.dump == dump.name
+    report = settings.reports_dir / finished.result.report.rsplit("/", 1)[1]
     assert "No verify log exists for this dump" in report.read_text()
 
 
@@ -182,7 +181,7 @@ def test_an_interrupted_drill_drops_its_database_and_leaves_no_option_file(tmp_p
     try:
         deadline = time.monotonic() + SAFETY_S
         while True:
-            mine = {n for n in drill_databases(mysql_server) - before if DRILL_DB_RE.fullmatch(n)}
+            mine = {n for n in drill_databases(mysql_server) - before if is_scratch(n, "drill")}
             if mine and sql(mysql_server, "SHOW TABLES", database=next(iter(mine))):
                 break
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -8,14 +8,13 @@ import logging
 import socket
 
 import pytest
+from jobs_support import NIGHT, clock_at, db_flags, free_port, run
+from treeutil import TRAILER, make_dump
 
 from opsbackup_tui.core import alerts, opslog
 from opsbackup_tui.core.alerts import raise_alert, send_slack
 from opsbackup_tui.core.jobs.dump import DumpJob
 from opsbackup_tui.core.jobs.verify import VerifyJob
-
-from jobs_support import NIGHT, clock_at, db_flags, free_port, run
-from treeutil import TRAILER, make_dump
 
 HOOK_PATH = "/services/T0000/B0000/" + "s3cr3tW3bh00kT0k3n"
 
@@ -204,8 +203,9 @@ async def test_successful_and_busy_jobs_send_no_alert(mysql_server, scratch_db, 
 
 
 async def test_alert_text_holds_no_sql_or_data_from_stderr(mysql_server, make_settings, http_stub, tmp_path):
-    """A failing import's stderr quotes the dump (rows, SQL): that goes to the terminal and the
-    verify log, never to Slack."""
+    """A failing import's stderr quotes the dump (the client echoes the INSERT, the error quotes the
+    value): cut to the error with its values elided before the screen, ops.log, the verify log, the
+    job's output or Slack see it."""
     settings = make_settings(slack_webhook_url=hook(http_stub), **db_flags(mysql_server, tmp_path / "secrets"))
     sql_text = ("CREATE TABLE users (email VARCHAR(100) PRIMARY KEY);\n"
                 "INSERT INTO users VALUES ('jana.novakova@example.com');\n"
@@ -213,9 +213,12 @@ async def test_alert_text_holds_no_sql_or_data_from_stderr(mysql_server, make_se
     import gzip
 
     make_dump(settings.backup_base, "20261126-0200", data=gzip.compress((sql_text + TRAILER).encode(), mtime=0))
-    finished, _ = await run(VerifyJob(settings), clock_at(NIGHT + 3600))
+    finished, rec = await run(VerifyJob(settings), clock_at(NIGHT + 3600))
     assert not finished.ok
-    assert "jana.novakova" in finished.error  # the operator sees it
+    assert "ERROR 1062 (23000) at line 3: Duplicate entry '…' for key 'PRIMARY'" in finished.error
+    everything = "\n".join([finished.error, finished.stderr_tail, rec.output, settings.log_path.read_text(),
+                            *(p.read_text() for p in settings.verify_dir.iterdir())])
+    assert "jana.novakova" not in everything and "INSERT" not in everything
     [text] = texts(http_stub)
     assert text.startswith(f"verify FAILED on {socket.gethostname()}: the mysql client failed")
     assert "jana.novakova" not in text and "INSERT" not in text and "ERROR 1062" not in text
@@ -226,8 +229,9 @@ async def test_alert_text_holds_no_sql_or_data_from_stderr(mysql_server, make_se
 async def test_report_and_evaluate_do_not_alert_on_their_own_failure(make_settings, http_stub, tmp_path):
     from opsbackup_tui.core.jobs.report import ReportJob
 
-    base = tmp_path / "not-a-folder"
-    base.write_text("a file where the backup tree should be")
+    base = tmp_path / "backups"
+    base.mkdir()
+    (base / "reports").write_text("a file where the reports folder should be")
     settings = make_settings(backup_base=str(base), slack_webhook_url=hook(http_stub))
     finished, _ = await run(ReportJob(settings), clock_at(NIGHT))
     assert not finished.ok

@@ -15,17 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core import opslog
-from opsbackup_tui.core.checks import Status, check_db_dump
-from opsbackup_tui.core.events import Phase, Progress, Started
-from opsbackup_tui.core.jobs.base import run_job
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.core.locks import peek
-from opsbackup_tui.core.tree import BackupTree
-
 from jobs_support import (  # noqa: F401 - fixtures
-    option_file_is_a_pipe,
     NIGHT,
     REPO_ROOT,
     Recorder,
@@ -39,6 +29,7 @@ from jobs_support import (  # noqa: F401 - fixtures
     leftovers,
     make_db_user,
     mode,
+    option_file_is_a_pipe,
     pid_alive,
     put_on_path,
     read_proc,
@@ -48,6 +39,14 @@ from jobs_support import (  # noqa: F401 - fixtures
     wait_until,
 )
 from treeutil import make_dump
+
+from opsbackup_tui.core import opslog
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.checks import Status, check_db_dump
+from opsbackup_tui.core.events import Phase, Progress, Started
+from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.core.locks import peek
 
 TRAILER_LINE = re.compile(r"-- Dump completed on \d{4}-\d\d-\d\d [ \d]\d:\d\d:\d\d")
 
@@ -60,7 +59,7 @@ def dump_files(settings) -> list[str]:
 def assert_nothing_published(settings) -> None:
     assert dump_files(settings) == []
     assert leftovers(settings.db_dir) == []
-    assert BackupTree(settings.backup_base).latest_dump() is None
+    assert BackupTree(settings.backup_base).newest_valid_dump() is None
 
 
 def ops_lines(settings) -> list[opslog.LogLine]:
@@ -102,11 +101,11 @@ async def test_dump_of_a_real_database_is_published_with_checksum_and_permission
     assert mode(final) == 0o640 and mode(sha_file) == 0o640
     assert mode(settings.db_dir) & 0o007 == 0  # not world-readable
 
-    assert finished.result["path"] == str(final)
-    assert finished.result["sha256"] == digest
-    assert finished.result["size"] == len(data)
-    assert finished.result["tables"] == 4
-    assert finished.result["flavour"] == "mariadb"
+    assert finished.result.path == str(final)
+    assert finished.result.sha256 == digest
+    assert finished.result.size == len(data)
+    assert finished.result.tables == 4
+    assert finished.result.flavour == "mariadb"
     assert final.name in finished.summary and "4 tables" in finished.summary
 
     # Events: started, the phases, byte progress ending at the file size with the tables seen.
@@ -127,7 +126,7 @@ async def test_dump_of_a_real_database_is_published_with_checksum_and_permission
 
     # The checklist sees it as the latest valid dump.
     tree = BackupTree(settings.backup_base)
-    assert tree.latest_dump().path == final
+    assert tree.newest_valid_dump().path == final
     assert check_db_dump(settings, tree, os.path.getmtime(final) + 60).status is Status.OK
 
 
@@ -135,11 +134,11 @@ async def test_a_second_dump_in_the_same_minute_never_overwrites(mysql_server, c
     settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=crm_db))
     first, _ = await run(DumpJob(settings), clock_at(NIGHT))
     assert first.ok, first.error
-    before = Path(first.result["path"]).read_bytes()
+    before = Path(first.result.path).read_bytes()
     second, _ = await run(DumpJob(settings), clock_at(NIGHT + 30))
     assert not second.ok
     assert "already exists" in second.error
-    assert Path(first.result["path"]).read_bytes() == before
+    assert Path(first.result.path).read_bytes() == before
     assert leftovers(settings.db_dir) == []
 
 
@@ -330,3 +329,55 @@ async def test_cancelling_a_dump_removes_everything_and_releases_the_lock(
     end = [line for line in ops_lines(settings) if line.context and line.context.get("event") == "end"]
     assert end[-1].context["result"] == "CANCELLED"
     assert descendants() == [] or all(not pid_alive(p) for p in descendants())
+
+
+async def test_a_killed_runs_partial_file_is_named_then_removed_by_the_next_run(
+        mysql_server, crm_db, make_settings, tmp_path):
+    """SIGKILL leaves `full-….partial` (and a temp .sha256) behind. The checklist names them with their
+    size until they are gone; the next run, which holds the lock, removes them and logs it, even in
+    the same minute (same name) as the killed run."""
+    settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=crm_db))
+    db = settings.db_dir
+    db.mkdir(parents=True)
+    partial = db / "full-20261126-0200.sql.gz.partial"
+    partial.write_bytes(b"\x1f\x8b" + b"half a dump" * 100)
+    temp = db / ".full-20261125-0200.sql.gz.sha256.999999999.tmp"  # its writer (that pid) is gone
+    temp.write_text("x")
+    detail = check_db_dump(settings, BackupTree(settings.backup_base), NIGHT).detail
+    assert "leftover of a killed run: " in detail and "full-20261126-0200.sql.gz.partial (1.1 KiB)" in detail
+    assert temp.name in detail
+
+    finished, rec = await run(DumpJob(settings), clock_at(NIGHT))  # the same minute as the killed run
+    assert finished.ok, finished.error
+    assert not partial.exists() and not temp.exists()
+    logged = [line for line in ops_lines(settings) if "left by a killed DB backup" in line.message]
+    assert {line.level for line in logged} == {"WARNING"} and len(logged) == 2
+    assert any(partial.name in line.message and "1.1 KiB" in line.message for line in logged)
+    assert "leftover" not in check_db_dump(settings, BackupTree(settings.backup_base), NIGHT).detail
+
+
+async def test_a_partial_file_of_a_running_dump_is_no_leftover(mysql_server, crm_db, make_settings, tmp_path):
+    settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=crm_db))
+    with held_table(mysql_server, crm_db, "opportunities"):
+        task = asyncio.ensure_future(run(DumpJob(settings), clock_at(NIGHT)))
+        partial = settings.db_dir / "full-20261126-0200.sql.gz.partial"
+        await asyncio.to_thread(wait_until, partial.exists, "the running dump's partial file")
+        assert "leftover" not in check_db_dump(settings, BackupTree(settings.backup_base), NIGHT).detail
+    finished, _ = await task
+    assert finished.ok, finished.error
+
+
+async def test_a_full_disk_while_writing_the_checksum_is_named_as_a_full_disk(
+        mysql_server, crm_db, make_settings, tmp_path):
+    """The .sha256 temp file leads to /dev/full: the kernel's ENOSPC, exactly where the write fails."""
+    settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=crm_db))
+    db = settings.db_dir
+    db.mkdir(parents=True)
+    (db / f".full-20261126-0200.sql.gz.sha256.{os.getpid()}.tmp").symlink_to("/dev/full")
+    finished, _ = await run(DumpJob(settings), clock_at(NIGHT))
+    assert not finished.ok
+    assert "full-20261126-0200.sql.gz.sha256: no space left on the device" in finished.error
+    assert "internal error" not in finished.error
+    assert finished.next_step.startswith("free space on the backup volume")
+    assert "DB server and credentials" not in finished.next_step
+    assert [n for n in os.listdir(db) if n.startswith("full-")] == []  # a dump without its .sha256 is taken back

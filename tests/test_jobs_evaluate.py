@@ -7,11 +7,11 @@ import json
 import os
 import socket
 
-from opsbackup_tui.core import opslog
-from opsbackup_tui.core.jobs.evaluate import EvaluateJob, load_state, state_path
-
 from jobs_support import NIGHT, clock_at, free_port, mode, run
 from treeutil import make_dump, make_marker, make_verify_log
+
+from opsbackup_tui.core import opslog
+from opsbackup_tui.core.jobs.evaluate import EvaluateJob, load_state, state_path
 
 MIN = 60
 HOOK = "/services/T1/B1/evaluateHookToken"
@@ -35,7 +35,7 @@ def fresh_tree(base, now):
 async def evaluate(settings, at: float):
     finished, rec = await run(EvaluateJob(settings), clock_at(at))
     assert finished.ok, finished.error
-    return finished.result["alerts"], rec
+    return finished.result.alerts, rec
 
 
 async def test_transitions_ok_stale_fail_ok_with_dedup_and_realert(make_settings, http_stub):
@@ -135,12 +135,12 @@ async def test_unreachable_webhook_never_fails_the_evaluation(make_settings, mon
     # No tree at all: every check fails; the job still succeeds and remembers what it alerted.
     finished, rec = await run(EvaluateJob(settings), clock_at(NIGHT))
     assert finished.ok
-    assert {a[1] for a in finished.result["alerts"]} == {"db_dump", "uploads_snapshot", "verify_restore"}
+    assert {a[1] for a in finished.result.alerts} == {"db_dump", "uploads_snapshot", "verify_restore"}
     assert "(Slack: network error (ConnectError))" in rec.output
     assert "0 delivered to Slack" in finished.summary
     # Not delivered is not "not alerted": the next run within the interval stays quiet.
     finished, _ = await run(EvaluateJob(settings), clock_at(NIGHT + 60))
-    assert finished.result["alerts"] == []
+    assert finished.result.alerts == []
 
 
 async def test_a_damaged_state_file_means_alert_again(make_settings, http_stub):
@@ -178,3 +178,26 @@ def test_state_file_is_not_world_readable_and_survives_restarts(make_settings, t
     os.makedirs(settings.state_dir, exist_ok=True)
     state_path(settings.state_dir).write_text("[1, 2]")
     assert load_state(settings.state_dir) == {}
+
+
+async def test_its_own_summary_is_no_alert_after_an_acknowledgement(make_settings, http_stub):
+    """The evaluation's INFO line names the states (`verify_restore FAIL`): it must not bring the
+    ops_log warning back after every acknowledgement."""
+    from opsbackup_tui.core.checks import Status, check_ops_log
+
+    settings = settings_for(make_settings, http_stub)
+    base = settings.backup_base
+    fresh_tree(base, NIGHT)
+    (base / "verify" / "verify-20261126-0150.log").unlink()  # no verify log: verify_restore FAIL
+    await evaluate(settings, NIGHT)
+    assert "verify_restore FAIL" in settings.log_path.read_text()
+    assert check_ops_log(settings, NIGHT).status is Status.WARN  # its ALERT line is an alert
+    opslog.acknowledge(settings.state_dir, settings.log_path, NIGHT)
+    assert check_ops_log(settings, NIGHT).status is Status.OK
+
+    alerts, _ = await evaluate(settings, NIGHT + 5 * MIN)  # the same state: no new alert
+    assert alerts == []
+    summary = [line for line in settings.log_path.read_text().splitlines() if "verify_restore FAIL" in line][-1]
+    assert ".INFO:" in summary
+    result = check_ops_log(settings, NIGHT + 5 * MIN)
+    assert result.status is Status.OK, result.detail

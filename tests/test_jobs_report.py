@@ -8,13 +8,12 @@ import re
 from datetime import datetime
 
 import pytest
+from jobs_support import clock_at, mode, run
+from treeutil import make_dump, make_marker, make_verify_log
 
 from opsbackup_tui.core import opslog
 from opsbackup_tui.core.jobs.report import ReportJob
 from opsbackup_tui.core.trend import size_trend
-
-from jobs_support import clock_at, mode, run
-from treeutil import make_dump, make_marker, make_verify_log
 
 NOON = datetime(2026, 11, 26, 12, 0).timestamp()
 
@@ -54,10 +53,10 @@ async def test_report_file_holds_every_section(make_settings):
 
     assert finished.ok, finished.error
     path = settings.reports_dir / "report-20261126-1200.md"
-    assert finished.result["path"] == str(path)
+    assert finished.result.path == str(path)
     assert finished.summary == f"report written to {path}"
     text = path.read_text()
-    assert text == finished.result["markdown"]
+    assert text == finished.result.markdown
     assert mode(path) == 0o640
     assert rec.phases == ["collecting", "writing"]
 
@@ -124,16 +123,17 @@ async def test_report_gap_today_is_not_a_gap_yet(make_settings):
     settings = make_settings()
     make_dump(settings.backup_base, "20261125-0200", now=NOON)
     finished, _ = await run(ReportJob(settings), clock_at(NOON))
-    text = finished.result["markdown"]
+    text = finished.result.markdown
     assert "No gaps since 2026-11-25." in text
 
 
 async def test_report_failure_is_reported_not_raised(make_settings, tmp_path):
-    base = tmp_path / "file-not-folder"
-    base.write_text("x")
+    base = tmp_path / "backups"
+    base.mkdir()
+    (base / "reports").write_text("x")  # a file where the reports folder should be
     finished, _ = await run(ReportJob(make_settings(backup_base=str(base))), clock_at(NOON))
     assert not finished.ok
-    assert "cannot create the lock" in finished.error
+    assert str(base / "reports") in finished.error and "internal error" not in finished.error
 
 
 @pytest.mark.parametrize("sizes,expected", [

@@ -11,11 +11,6 @@ import os
 import secrets
 from pathlib import Path
 
-from opsbackup_tui.core.jobs.dump import DUMP_FLAGS, DumpJob
-from opsbackup_tui.core.jobs.snapshot import SnapshotJob
-from opsbackup_tui.core.jobs import verify as verify_module
-from opsbackup_tui.core.jobs.verify import VerifyJob
-
 from jobs_support import (  # noqa: F401 - fixtures
     NIGHT,
     ProcWatcher,
@@ -30,6 +25,11 @@ from jobs_support import (  # noqa: F401 - fixtures
     run,
     wait_until,
 )
+
+from opsbackup_tui.core import mysql as mysql_module
+from opsbackup_tui.core.jobs.dump import DUMP_FLAGS, DumpJob
+from opsbackup_tui.core.jobs.snapshot import SnapshotJob
+from opsbackup_tui.core.jobs.verify import VerifyJob
 
 SENSITIVE_KEYS = {"MYSQL_PWD", "OPS_DB_PASSWORD", "OPS_SLACK_WEBHOOK_URL", "RESTIC_PASSWORD", "DB_PASSWORD",
                   "RESTIC_PASSWORD_COMMAND"}
@@ -64,7 +64,7 @@ async def test_no_secret_reaches_a_child_or_a_log(mysql_server, crm_db, make_db_
         db_name=crm_db, uploads_path=uploads, restic_repository=restic_repo.path)
     assert settings.db_password.reveal() == user.password and settings.restic_password_file is None
     secret_texts = [user.password, webhook_token, restic_repo.password]
-    verify_module._client_caps.clear()  # the client's capability probe runs (once per process) too
+    mysql_module._answers.clear()  # the client's capability probe runs (once per process) too
     lock_name = f"opsb_test_{secrets.token_hex(4)}"
 
     with ProcWatcher() as watcher:
@@ -79,7 +79,7 @@ async def test_no_secret_reaches_a_child_or_a_log(mysql_server, crm_db, make_db_
         assert dumped.ok, dumped.error
 
         # 2. The verify of that dump, held alive on a named lock inside it.
-        with_lock_statement(Path(dumped.result["path"]), lock_name)
+        with_lock_statement(Path(dumped.result.path), lock_name)
         holder = admin(mysql_server)
         try:
             with holder.cursor() as cur:
@@ -129,7 +129,7 @@ async def test_no_secret_reaches_a_child_or_a_log(mysql_server, crm_db, make_db_
 
     # Nothing the tool wrote or showed holds a secret.
     shown = [settings.log_path.read_text(), failing.log_path.read_text(),
-             *(Path(p).read_text() for p in (verified.result["log"], snap.result["marker"])),
+             *(Path(p).read_text() for p in (verified.result.log, snap.result.marker)),
              *(repr(e) for rec in (dump_rec, verify_rec, snap_rec, fail_rec) for e in rec.events),
              *(body.decode() for _, _, body in http_stub.requests)]
     for text in shown:

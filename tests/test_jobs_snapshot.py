@@ -10,15 +10,6 @@ import subprocess
 import threading
 
 import pytest
-
-from opsbackup_tui.core import opslog
-from opsbackup_tui.core.checks import Status, check_uploads_snapshot
-from opsbackup_tui.core.events import Phase
-from opsbackup_tui.core.jobs.base import run_job
-from opsbackup_tui.core.jobs.snapshot import SnapshotJob
-from opsbackup_tui.core.locks import peek
-from opsbackup_tui.core.tree import BackupTree, read_kv_file
-
 from jobs_support import (  # noqa: F401 - fixtures
     NIGHT,
     Recorder,
@@ -34,6 +25,15 @@ from jobs_support import (  # noqa: F401 - fixtures
     run,
     wait_until,
 )
+
+from opsbackup_tui.core import opslog
+from opsbackup_tui.core.artefacts.kvfile import read_kv as read_kv_file
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.checks import Status, check_uploads_snapshot
+from opsbackup_tui.core.events import Phase
+from opsbackup_tui.core.jobs.base import run_job
+from opsbackup_tui.core.jobs.snapshot import SnapshotJob
+from opsbackup_tui.core.locks import peek
 
 AT = NIGHT + 1800  # 2026-11-26 02:30
 MARKER = "snapshot-20261126-0230.txt"
@@ -72,7 +72,7 @@ async def test_snapshot_writes_a_marker_with_the_snapshot_id(make_settings, repo
     assert markers(settings) == [MARKER]
     values = read_kv_file(marker)
     [snapshot] = repo.snapshots()
-    assert values["snapshot_id"] == snapshot["short_id"] == finished.result["snapshot_id"]
+    assert values["snapshot_id"] == snapshot["short_id"] == finished.result.snapshot_id
     assert snapshot["tags"] == ["uploads"]
     assert snapshot["paths"] == [str(uploads)]
     assert values["tag"] == "uploads" and values["paths"] == str(uploads)

@@ -13,24 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core.checks import Status, check_verify_restore
-from opsbackup_tui.core.events import Phase, Progress
-from opsbackup_tui.core.jobs.base import JobContext, JobError, run_job
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.core.jobs.verify import (
-    VerifyJob,
-    client_capabilities,
-    drop_database,
-    import_argv,
-    import_dump,
-)
-from opsbackup_tui.core.locks import peek
-from opsbackup_tui.core.mysql import ServerConfig, client_program, defaults_file
-from opsbackup_tui.core.proc import Redactor
-from opsbackup_tui.core.settings import Secret
-from opsbackup_tui.core.tree import BackupTree, VerifyLog
-
 from jobs_support import (  # noqa: F401 - fixtures
     CRM_ROWS,
     NIGHT,
@@ -47,6 +29,20 @@ from jobs_support import (  # noqa: F401 - fixtures
     wait_until,
 )
 from treeutil import TRAILER, make_dump
+
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
+from opsbackup_tui.core.checks import Status, check_verify_restore
+from opsbackup_tui.core.events import Phase, Progress
+from opsbackup_tui.core.importer import import_argv, import_dump
+from opsbackup_tui.core.jobs.base import JobContext, JobError, run_job
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.core.jobs.verify import VerifyJob
+from opsbackup_tui.core.locks import peek
+from opsbackup_tui.core.mysql import ServerConfig, client_capabilities, client_program, defaults_file
+from opsbackup_tui.core.proc import Redactor
+from opsbackup_tui.core.scratch import drop as drop_database
+from opsbackup_tui.core.settings import Secret
 
 VERIFY_AT = NIGHT + 3600  # 2026-11-26 03:00:00
 VERIFY_DB = "verify_20261126_030000"
@@ -79,9 +75,9 @@ async def assert_clean_failure(settings, finished, *, expect: str, created: bool
     log = verify_log(settings)
     assert log.result == "FAIL"
     assert expect in log.error
-    assert log.values["database"] == VERIFY_DB
-    assert finished.result["log"] == str(settings.verify_dir / VERIFY_LOG)
-    assert VERIFY_DB not in databases_of(settings)
+    assert log.values["database"].startswith(VERIFY_DB)  # a name taken on the server gets a suffix
+    assert finished.result.log == str(settings.verify_dir / VERIFY_LOG)
+    assert log.values["database"] not in databases_of(settings)
     return log
 
 
@@ -111,21 +107,22 @@ async def test_verify_of_a_real_dump(mysql_server, crm_db, settings_for):
         assert key in log.values, key
     assert log.result == "OK" and log.error is None
     assert log.dump == "full-20261126-0200.sql.gz"
-    assert log.dump_sha256 == dumped.result["sha256"]
+    assert log.dump_sha256 == dumped.result.sha256
     assert log.values["database"] == VERIFY_DB
     assert log.tables == 5  # four tables and the view
     assert log.rows == CRM_ROWS
     assert log.duration_s is not None and log.duration_s >= 0
     assert VERIFY_DB not in databases(mysql_server)
-    assert finished.result == {"log": str(log.path), "tables": 5, "rows": CRM_ROWS,
-                               "dump": dumped.result["path"], "database": VERIFY_DB}
+    result = finished.result
+    assert (result.log, result.tables, result.rows, result.dump, result.database) == \
+        (str(log.path), 5, CRM_ROWS, dumped.result.path, VERIFY_DB)
     assert (os.stat(log.path).st_mode & 0o777) == 0o640
 
     assert rec.phases == ["checksum", "creating", "importing", "counting", "cleanup"]
     importing = next(e for e in rec.of(Phase) if e.name == "importing").detail
     assert "--binary-mode" in importing and "--sandbox" in importing and "--defaults-extra-file=…" in importing
     progress = [p for p in rec.of(Progress) if p.detail != "sha256"]
-    assert progress[-1].done == progress[-1].total == dumped.result["size"]
+    assert progress[-1].done == progress[-1].total == dumped.result.size
 
     # The CRM database was only read.
     assert sql(mysql_server, "SELECT COUNT(*) FROM contacts", database=crm_db) == before
@@ -137,7 +134,7 @@ async def test_verify_of_a_real_dump(mysql_server, crm_db, settings_for):
 async def test_one_flipped_byte_is_refused_before_any_database_is_made(mysql_server, crm_db, settings_for):
     settings = settings_for(db_name=crm_db)
     dumped, _ = await run(DumpJob(settings), clock_at(NIGHT))
-    path = Path(dumped.result["path"])
+    path = Path(dumped.result.path)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -145,7 +142,7 @@ async def test_one_flipped_byte_is_refused_before_any_database_is_made(mysql_ser
     finished, rec = await run(VerifyJob(settings), clock_at(VERIFY_AT))
 
     log = await assert_clean_failure(settings, finished, expect="sha256 mismatch")
-    assert log.dump_sha256 == dumped.result["sha256"]
+    assert log.dump_sha256 == dumped.result.sha256
     assert "creating" not in rec.phases and "importing" not in rec.phases
 
 
@@ -157,8 +154,8 @@ async def test_truncated_gzip_with_a_matching_checksum_fails_and_drops_the_datab
     settings = settings_for(db_name=scratch_db)
     dumped, _ = await run(DumpJob(settings), clock_at(NIGHT))
     assert dumped.ok, dumped.error
-    path = Path(dumped.result["path"])
-    cut = path.read_bytes()[: dumped.result["size"] * 2 // 3]
+    path = Path(dumped.result.path)
+    cut = path.read_bytes()[: dumped.result.size * 2 // 3]
     path.write_bytes(cut)
     path.with_name(path.name + ".sha256").write_text(f"{hashlib.sha256(cut).hexdigest()}  {path.name}\n")
 
@@ -295,7 +292,7 @@ async def test_least_privileged_user_verifies_a_dump_with_root_definers(
     who may only touch verify_* databases: the job strips them from the stream."""
     root_settings = settings_for(db_name=crm_db)
     dumped, _ = await run(DumpJob(root_settings), clock_at(NIGHT))
-    text = gzip.decompress(Path(dumped.result["path"]).read_bytes()).decode()
+    text = gzip.decompress(Path(dumped.result.path).read_bytes()).decode()
     assert "DEFINER=`root`@" in text
 
     user = make_db_user("ALL ON `verify\\_%`.*")
@@ -311,7 +308,7 @@ async def test_least_privileged_user_verifies_a_dump_with_root_definers(
         server = ServerConfig(mysql_server.host, mysql_server.port, None, user.name, Secret(user.password))
         ctx = JobContext(settings, "verify", Recorder(), time.time, Redactor(), asyncio.get_running_loop())
         with pytest.raises(JobError) as raised:
-            await import_dump(ctx, server, Path(dumped.result["path"]), name, strip_definer=False)
+            await import_dump(ctx, server, Path(dumped.result.path), name, strip_definer=False)
         assert "1227" in str(raised.value) or "1227" in raised.value.stderr_tail
     finally:
         sql(mysql_server, f"DROP DATABASE IF EXISTS `{name}`")
@@ -340,13 +337,25 @@ async def test_sql_error_fails_with_the_client_message(mysql_server, settings_fo
     await assert_clean_failure(settings, finished, expect="the mysql client failed: ERROR 1062")
 
 
-async def test_malformed_checksum_file_is_refused(mysql_server, settings_for):
+async def test_a_dump_with_a_malformed_checksum_file_is_never_the_one_verified(mysql_server, settings_for):
+    """One definition of the newest valid dump: verify takes the one the checklist shows, not a newer
+    dump whose .sha256 merely exists."""
     settings = settings_for()
-    dump = sql_dump(settings, CRM_SCHEMA)
-    dump.with_name(dump.name + ".sha256").write_text("not a checksum\n")
+    older = sql_dump(settings, CRM_SCHEMA, stamp="20261125-0200")
+    newer = sql_dump(settings, CRM_SCHEMA, stamp="20261126-0200")
+    newer.with_name(newer.name + ".sha256").write_text("not a checksum\n")
+    from opsbackup_tui.core.checks import check_db_dump
+
+    shown = check_db_dump(settings, BackupTree(settings.backup_base), VERIFY_AT).path
+    assert shown == str(older) and str(older) in "\n".join(VerifyJob(settings).plan())
     finished, rec = await run(VerifyJob(settings), clock_at(VERIFY_AT))
-    await assert_clean_failure(settings, finished, expect=".sha256 is missing or malformed")
-    assert "creating" not in rec.phases
+    assert finished.ok, finished.error
+    assert finished.result.dump == str(older) and verify_log(settings).dump == older.name
+
+    older.unlink()
+    finished, rec = await run(VerifyJob(settings), clock_at(VERIFY_AT + 60))
+    assert not finished.ok and "no valid dump" in finished.error and ".sha256 is malformed" in finished.error
+    assert rec.phases == []
 
 
 async def test_no_dump_to_verify(mysql_server, settings_for):
@@ -409,3 +418,25 @@ async def test_cancel_during_import_drops_the_database_and_stops_the_client(mysq
     assert VERIFY_DB not in databases(mysql_server)
     assert peek(settings.backup_base, "verify") is None
     assert "cleanup" in rec.phases
+
+
+async def test_a_drop_that_fails_keeps_the_verdict_and_says_so(mysql_server, settings_for, make_db_user):
+    """The scratch database's DROP is refused (the user may not drop): the verify stays OK, its
+    summary says the drop failed, and the next run (an admin, a day later) drops the leftover."""
+    user = make_db_user("CREATE, INSERT, SELECT ON `verify\\_%`.*")
+    settings = settings_for(user=user.name, password=user.password)
+    sql_dump(settings, CRM_SCHEMA)
+    finished, rec = await run(VerifyJob(settings), clock_at(VERIFY_AT))
+    try:
+        assert finished.ok, finished.error
+        assert "could not drop the scratch database verify_20261126_030000" in finished.summary
+        assert finished.warnings and "the next run drops it" in finished.warnings[0]
+        assert verify_log(settings).result == "OK"
+        assert finished.result.database in databases(mysql_server)
+        admin = settings_for(backup_base=str(settings.backup_base))
+        later, later_rec = await run(VerifyJob(admin), clock_at(VERIFY_AT + 86400))
+        assert later.ok, later.error
+        assert f"dropped {finished.result.database}, left by a crashed run" in later_rec.output
+        assert finished.result.database not in databases(mysql_server)
+    finally:
+        sql(mysql_server, f"DROP DATABASE IF EXISTS `{finished.result.database}`")

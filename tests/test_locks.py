@@ -13,10 +13,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from jobs_support import REPO_ROOT, pid_alive
 
 from opsbackup_tui.core.locks import JobLock, LockBusy, lock_path, peek
-
-from jobs_support import REPO_ROOT, pid_alive
 
 HOLDER = (
     "import sys\nfrom pathlib import Path\nfrom opsbackup_tui.core.locks import JobLock\n"

@@ -19,12 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core.jobs.migrate import JOURNAL, TEMP_SUFFIX, MigrateJob, plan_migration, time_from_name
-from opsbackup_tui.core.tree import DUMP_RE, BackupTree, read_sha256_file
-
 from jobs_support import REPO_ROOT, SAFETY_S, cli, find_child, pid_alive, run, wait_until
 from treeutil import dump_bytes, legacy_sql, make_dump, put, write_sized_sql
+
+from opsbackup_tui.core.artefacts.dumps import DUMP_RE, read_sha256_file
+from opsbackup_tui.core.artefacts.journal import JOURNAL
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.jobs.migrate import TEMP_SUFFIX, MigrateJob, plan_migration, time_from_name
 
 
 def at(*parts: int) -> float:
@@ -61,11 +62,12 @@ def content_sha(path: Path) -> str:
 
 
 def listing(*folders: Path) -> dict[str, tuple[int, float, str]]:
-    """Every file under the folders (lock files aside): size, mtime, sha256 of the bytes."""
+    """Every file under the folders (lock files and the record of the run itself aside): size, mtime,
+    sha256 of the bytes."""
     out = {}
     for folder in folders:
         for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if d != ".locks"]
+            dirs[:] = [d for d in dirs if d not in (".locks", ".jobs")]
             for name in files:
                 path = Path(root) / name
                 st = os.lstat(path)
@@ -301,9 +303,9 @@ async def test_run_migrates_every_shape_and_leaves_the_rest_alone(legacy_tree):
     migrated = [f for f in files.values() if f.action in ("compress+move", "move")]
     assert finished.summary.startswith(f"{len(migrated) + 1} of {len(migrated) + 1} migrated; dumps in db/: 2 → "
                                        f"{2 + len(migrated)}; without .sha256: 0; ")
-    assert finished.result["dumps_after"] == 2 + len(migrated)
-    assert finished.result["missing_checksums_after"] == 0
-    assert finished.result["bytes_saved"] > 0
+    assert finished.result.dumps_after == 2 + len(migrated)
+    assert finished.result.missing_checksums_after == 0
+    assert finished.result.bytes_saved > 0
     assert "migrating" in rec.phases and "checking" in rec.phases
 
     for f in migrated:
@@ -326,9 +328,9 @@ async def test_run_migrates_every_shape_and_leaves_the_rest_alone(legacy_tree):
     assert (settings.db_dir / "full-20240601-0300.sql.gz.sha256").read_text() == existing_sha
     assert_clean_db(settings)
     # The fresh-mtime file did not become "the newest dump".
-    assert BackupTree(settings.backup_base).latest_dump().name == "full-20240601-0300.sql.gz"
+    assert BackupTree(settings.backup_base).newest_valid_dump().name == "full-20240601-0300.sql.gz"
     # The results name what happened to each file.
-    results = {c["source"]: c for c in finished.result["plan"]["candidates"]}
+    results = {c["source"]: c for c in finished.result.plan["candidates"]}
     assert results[str(files["truncated inside gz"].path)]["truncated"] is True
     assert results[str(files["dashed"].path)]["result"] == "migrated"
     assert results[str(canonical.path)]["result"] == "checksum written"
@@ -370,7 +372,7 @@ async def test_an_old_mtime_is_used_only_when_older_than_the_newest_dump(make_se
     assert candidate.action == "skip" and "would make it the newest dump" in " ".join(candidate.problems)
     finished, _ = await run(MigrateJob(settings))
     assert finished.ok and (settings.backup_base / "export.sql").exists()
-    assert BackupTree(settings.backup_base).latest_dump() is None
+    assert BackupTree(settings.backup_base).newest_valid_dump() is None
 
 
 async def test_a_truncated_gzip_file_fails_alone_and_stays(make_settings):
@@ -392,7 +394,7 @@ async def test_a_truncated_gzip_file_fails_alone_and_stays(make_settings):
                     "full-20240513-0300.sql.gz")
     assert not (settings.db_dir / "full-20240512-0300.sql.gz").exists()
     assert_clean_db(settings)
-    assert finished.result["plan"]["candidates"][0]["result"].startswith("FAILED")
+    assert finished.result.plan["candidates"][0]["result"].startswith("FAILED")
 
 
 async def test_a_published_target_that_does_not_match_the_journal_is_left_alone(make_settings):
@@ -493,7 +495,7 @@ def test_sigkill_mid_compress_then_rerun(kill_tree):
     assert temp.exists() and temp.stat().st_size < BIG // 4
     assert not (kill_tree.settings.db_dir / "full-20240501-0300.sql.gz").exists()
     assert not (kill_tree.settings.db_dir / JOURNAL).exists()
-    assert BackupTree(kill_tree.settings.backup_base).latest_dump().name == "full-20240601-0300.sql.gz"
+    assert BackupTree(kill_tree.settings.backup_base).newest_valid_dump().name == "full-20240601-0300.sql.gz"
     plan = plan_migration(kill_tree.settings)
     assert [c.action for c in plan.candidates] == ["compress+move", "compress+move"]
     rerun_and_check(kill_tree)
@@ -520,22 +522,22 @@ def test_sigkill_between_compress_and_rename_then_rerun(kill_tree):
 CRASHER = r"""
 import os, signal, sys
 from pathlib import Path
+import opsbackup_tui.core.artefacts.dumps as dumps
 import opsbackup_tui.core.jobs.migrate as m
 
 point, source = os.environ["CRASH_AT"], Path(os.environ["CRASH_SOURCE"])
-def die(*_):
+def die(*_, **__):
     os.kill(os.getpid(), signal.SIGKILL)
 
 if point == "before-link":      # journal written, temp complete and checked, nothing published
-    m.os.link = die
+    os.link = die
 elif point == "after-link":     # the dump is published, its .sha256 not yet written
-    real_write = m.write_atomic
-    m.write_atomic = lambda path, *a, **k: die() if str(path).endswith(".sha256") else real_write(path, *a, **k)
-elif point == "after-sha256":   # dump and .sha256 published, the original not yet removed
-    m.MigrateJob._note = staticmethod(die)
-elif point == "after-unlink":   # the original removed, the journal not yet updated
-    real_load = m.load_journal
-    m.load_journal = lambda db: die() if not source.exists() else real_load(db)
+    real_write = dumps.write_atomic
+    dumps.write_atomic = lambda path, *a, **k: die() if str(path).endswith(".sha256") else real_write(path, *a, **k)
+elif point == "after-sha256":   # dump and .sha256 published (the folder fsync ends it), the original not yet removed
+    dumps.fsync_dir = die
+elif point == "after-unlink":   # the original removed (then its folder fsynced), the journal not yet updated
+    m.fsync_dir = die
 from opsbackup_tui.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -561,7 +563,7 @@ def test_sigkill_at_each_publish_step_then_rerun(kill_tree, point):
     if point == "after-sha256":
         assert [c.action for c in plan_migration(kill_tree.settings).candidates] == ["finish"]
     # Whatever the step, nothing is lost and the checklist never counts a half-published dump.
-    check = BackupTree(kill_tree.settings.backup_base).latest_dump()
+    check = BackupTree(kill_tree.settings.backup_base).newest_valid_dump()
     assert check.name == "full-20240601-0300.sql.gz"
     rerun_and_check(kill_tree)
 
@@ -584,3 +586,52 @@ def test_sigint_mid_file_keeps_the_original_and_leaves_no_temp(kill_tree):
     assert "job migrate cancelled" in log
     check_nothing_lost(kill_tree, all_migrated=False)
     rerun_and_check(kill_tree)
+
+
+# --- a legacy file that is still being written ---
+
+
+def test_a_file_open_for_writing_or_just_written_is_left_alone(make_settings, tmp_path):
+    """A cron dump or a copy still appending to the file: it is taken only when it has settled."""
+    settings = make_settings()
+    base = settings.backup_base
+    held = put(base / "crm-2024-05-01_0300.sql", legacy_sql(block_rows=5), at(2024, 5, 1, 3, 0))
+    fresh = put(base / "crm-2024-05-02_0300.sql", legacy_sql(seed=2, block_rows=5))  # mtime: just now
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, time\nf = open(sys.argv[1], 'a')\n"
+                               "print('open', flush=True)\ntime.sleep(120)", str(held)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "open\n"
+        plan = {Path(c.source).name: c for c in plan_migration(settings).candidates}
+        assert plan[held.name].action == "skip"
+        assert any(f"open for writing by pid {writer.pid}" in p for p in plan[held.name].problems)
+        assert plan[fresh.name].action == "skip"
+        assert any("written 0 s ago" in p or "written 1 s ago" in p for p in plan[fresh.name].problems)
+        done = run_cli(settings, "migrate")
+        assert done.returncode == 0 and "0 of 0 migrated" in done.stdout, done.stdout + done.stderr
+        assert held.exists() and fresh.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    os.utime(fresh, (at(2024, 5, 2, 3, 0),) * 2)
+    done = run_cli(settings, "migrate")
+    assert done.returncode == 0 and "2 of 2 migrated" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_file_that_grows_while_it_is_migrated_is_left_alone(kill_tree):
+    """The hash is taken in the same read that feeds the compressor, so it cannot see growth: the
+    file is stat'ed again after the copy is checked, and a file that changed is neither replaced
+    by the copy nor removed."""
+    kill_tree.small.unlink()
+    del kill_tree.originals[kill_tree.small]
+    proc = cli("migrate", env=cli_env(kill_tree.settings))
+    temp = temp_of(kill_tree)
+    wait_until(lambda: temp.exists() and temp.stat().st_size > 1 << 20, "pigz output in the temp file", step=0.002)
+    with open(kill_tree.big, "ab") as handle:  # a writer appends, then closes: nothing holds it open now
+        handle.write(b"INSERT INTO `contacts` VALUES (99999999,'late','row','l@x','1',1,'n','2026-01-01 00:00:00');\n")
+    out, err = proc.communicate(timeout=SAFETY_S)
+    assert proc.returncode == 0, out + err
+    assert "0 of 1 migrated" in out and "left alone while running" in out and "changed while it was migrated" in out
+    assert kill_tree.big.read_bytes().endswith(b"'2026-01-01 00:00:00');\n")  # nothing lost
+    assert sorted(os.listdir(kill_tree.settings.db_dir)) == ["full-20240601-0300.sql.gz",
+                                                            "full-20240601-0300.sql.gz.sha256"]

@@ -15,17 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, DataTable, Static
-
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.screens.confirm import ConfirmScreen
-from opsbackup_tui.screens.error import ErrorScreen
-from opsbackup_tui.screens.migrate import MigrateScreen
-from opsbackup_tui.screens.monthly import MonthlyScreen
-from opsbackup_tui.screens.viewer import MarkdownScreen
-from opsbackup_tui.widgets.sizechart import SizeChart
-
 from jobs_support import clock_at, crm_db, init_restic_repo, make_uploads, run, sql  # noqa: F401 - fixtures
+from textual.widgets import Button, DataTable, Static
 from treeutil import legacy_sql, make_dump, put
 from ui_support import (
     DAY,
@@ -40,6 +31,14 @@ from ui_support import (
     stamp_at,
     wait_for,
 )
+
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.screens.confirm import ConfirmScreen
+from opsbackup_tui.screens.error import ErrorScreen
+from opsbackup_tui.screens.migrate import MigrateScreen
+from opsbackup_tui.screens.monthly import MonthlyScreen
+from opsbackup_tui.screens.viewer import MarkdownScreen
+from opsbackup_tui.widgets.sizechart import SizeChart
 
 SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
 JOB_WAIT_S = 60.0  # a safety net for jobs against the real server, never a performance limit

@@ -11,17 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core.events import Output, Phase
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.core.jobs.monthly import MonthlyJob
-
 from jobs_support import (  # noqa: F401 - fixtures
     CRM_ROWS,
     NIGHT,
     SAFETY_S,
-    clock_at,
     cli,
+    clock_at,
     crm_db,
     databases,
     db_flags,
@@ -33,6 +28,12 @@ from jobs_support import (  # noqa: F401 - fixtures
 )
 from treeutil import make_dump
 
+from opsbackup_tui.core.events import Output, Phase
+from opsbackup_tui.core.jobs.base import result_dict
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.core.jobs.monthly import MonthlyJob
+from opsbackup_tui.core.scratch import is_scratch
+
 DAY = 86400
 MONTHLY_AT = NIGHT + 5 * 3600  # 2026-11-26 07:00:00
 REPORT = "monthly-202611.md"
@@ -40,13 +41,15 @@ TABLES = 5  # users, contacts, opportunities, audit and the view big_deals
 NIGHTS = 5
 
 
-def item(result: dict, name: str) -> dict:
-    (found,) = [i for i in result["items"] if i["name"] == name]
+def item(result, name: str) -> dict:
+    """One item of a monthly result: the job's typed result or the CLI's JSON."""
+    data = result if isinstance(result, dict) else result_dict(result)
+    (found,) = [i for i in data["items"] if i["name"] == name]
     return found
 
 
 def scratch_left(server) -> set[str]:
-    return {name for name in databases(server) if re.fullmatch(r"monthly_\d{8}_\d{6}", name)}
+    return {name for name in databases(server) if is_scratch(name, "monthly")}
 
 
 def restic_flags(tmp_path: Path):
@@ -81,7 +84,7 @@ def monthly_env(mysql_server, crm_db, make_settings, tmp_path):
         when = NIGHT - (NIGHTS - 1 - k) * DAY
         finished, _ = sync_run(DumpJob(settings), when)
         assert finished.ok, finished.error
-        users[Path(finished.result["path"]).name] = CRM_ROWS["users"] + k
+        users[Path(finished.result.path).name] = CRM_ROWS["users"] + k
     assert len(users) == NIGHTS
     return settings, repo, users
 
@@ -112,7 +115,7 @@ async def test_all_three_pass_with_a_seeded_random_import(monthly_env, mysql_ser
     newest = max(users)
     finished, rec = await run(MonthlyJob(settings, seed=7), clock_at(MONTHLY_AT))
     assert finished.ok, finished.error
-    result = finished.result
+    result = result_dict(finished.result)
     assert result["seed"] == 7 and result["ok"] is True
     assert [i["name"] for i in result["items"]] == ["random dump validation", "dump size trend", "restic check"]
     assert all(i["ok"] for i in result["items"])

@@ -80,7 +80,21 @@ def test_alert_levels(level, alert):
     ("NOFAIL mode", False),
 ])
 def test_fail_words_in_info_messages(message, alert):
-    assert parse_line(f"[2026-11-26 09:15:00] opsbackup.INFO: {message} {{}} []").is_alert is alert
+    """Other writers' lines (the CRM's) are alerts by their words too."""
+    assert parse_line(f"[2026-11-26 09:15:00] production.INFO: {message} {{}} []").is_alert is alert
+
+
+@pytest.mark.parametrize("line,alert", [
+    ('opsbackup.INFO: 1 alert (0 delivered to Slack); db_dump OK, verify_restore FAIL {"job":"evaluate"} []', False),
+    ('opsbackup.INFO: job verify finished OK in 3.1 s: FAILED rows none {"job":"verify"} []', False),
+    ('opsbackup.ERROR: job verify finished FAIL in 2.4 s: import failed {"job":"verify"} []', True),
+    ('opsbackup.ALERT: ALERT db_backup FAILED on host {"job":"db_backup","event":"alert"} []', True),
+    ('opsbackup.NOTICE: db_dump recovered {"check":"db_dump","event":"alert"} []', True),
+])
+def test_our_own_lines_are_classified_by_level_and_fields(line, alert):
+    """Our lines are never alerts by the words of their message: the evaluation's INFO summary
+    names states such as FAIL, and must not count as a new alert after every acknowledgement."""
+    assert parse_line(f"[2026-11-26 09:15:00] {line}").is_alert is alert
 
 
 def test_fail_word_only_in_context_does_not_count():

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from ui_support import FIXED_NOW, HOST, build_settings, build_tree, fixed_clock, screen_text, wait_for
 
 from opsbackup_tui.app import make_app
 from opsbackup_tui.core.checks import CHECK_IDS, Status
 from opsbackup_tui.core.overview import Prefetch, collect_overview
 from opsbackup_tui.screens.dashboard import DashboardScreen
-from ui_support import FIXED_NOW, HOST, build_settings, build_tree, fixed_clock, screen_text, wait_for
 
 METRICS = b"# TYPE crm_up gauge\ncrm_up 1\n"
 

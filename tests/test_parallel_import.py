@@ -23,17 +23,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core import parallel
-from opsbackup_tui.core.events import Phase, Progress
-from opsbackup_tui.core.jobs.base import JobContext, JobError, run_job
-from opsbackup_tui.core.jobs.dump import DumpJob
-from opsbackup_tui.core.jobs.verify import import_dump
-from opsbackup_tui.core.mysql import ServerConfig
-from opsbackup_tui.core.parallel import AFTER, SEQUENCE, TABLE, TAIL, Splitter, session_only
-from opsbackup_tui.core.proc import Redactor
-from opsbackup_tui.core.settings import ConfigError, load_settings
-
 from jobs_support import (  # noqa: F401 - fixtures
     NIGHT,
     SAFETY_S,
@@ -52,6 +41,16 @@ from jobs_support import (  # noqa: F401 - fixtures
     wait_until,
 )
 from treeutil import make_dump
+
+from opsbackup_tui.core import parallel
+from opsbackup_tui.core.events import Phase, Progress
+from opsbackup_tui.core.importer import import_dump
+from opsbackup_tui.core.jobs.base import JobContext, JobError, run_job
+from opsbackup_tui.core.jobs.dump import DumpJob
+from opsbackup_tui.core.mysql import ServerConfig
+from opsbackup_tui.core.parallel import AFTER, SEQUENCE, TABLE, TAIL, Splitter, session_only
+from opsbackup_tui.core.proc import Redactor
+from opsbackup_tui.core.settings import ConfigError, load_settings
 
 RICH = [
     "CREATE TABLE people (id INT PRIMARY KEY, first VARCHAR(40) NOT NULL, last VARCHAR(40) NOT NULL, "
@@ -101,7 +100,7 @@ def rich(mysql_server, tmp_path_factory):
                                  environ={}, config_path=None)
         finished, _ = _in_thread(lambda: run(DumpJob(settings), clock_at(NIGHT)))
         assert finished.ok, finished.error
-        path = Path(finished.result["path"])
+        path = Path(finished.result.path)
         yield name, path, gzip.decompress(path.read_bytes()).decode("utf-8")
     finally:
         sql(mysql_server, f"DROP DATABASE IF EXISTS `{name}`")
@@ -460,7 +459,7 @@ async def test_a_table_whose_default_is_a_sequence_waits_for_the_sequence(mysql_
     settings = dataclasses.replace(settings, db_name=source)
     dumped, _ = await run(DumpJob(settings), clock_at(NIGHT))
     assert dumped.ok, dumped.error
-    text = gzip.decompress(Path(dumped.result["path"]).read_bytes()).decode()
+    text = gzip.decompress(Path(dumped.result.path).read_bytes()).decode()
     assert f"nextval(`{source}`.`ticket_seq`)" in text
     lock = HeldLock(mysql_server)
     edited = text.replace(f"`{source}`.`ticket_seq`", f"`{target}`.`ticket_seq`").replace(
@@ -508,11 +507,11 @@ def path_settings(rich, make_settings, mysql_server, tmp_path):
 
 
 def job_for(name: str, settings):
+    from opsbackup_tui.core.artefacts.tree import BackupTree
     from opsbackup_tui.core.jobs.drill import DrillJob
     from opsbackup_tui.core.jobs.monthly import MonthlyJob
     from opsbackup_tui.core.jobs.restore import RestoreJob
     from opsbackup_tui.core.jobs.verify import VerifyJob
-    from opsbackup_tui.core.tree import BackupTree
 
     if name == "verify":
         return VerifyJob(settings)
@@ -520,7 +519,7 @@ def job_for(name: str, settings):
         return DrillJob(settings)
     if name == "monthly":
         return MonthlyJob(settings, seed=1)
-    return RestoreJob(settings, ServerConfig.from_settings(settings), BackupTree(settings.backup_base).latest_dump(),
+    return RestoreJob(settings, ServerConfig.from_settings(settings), BackupTree(settings.backup_base).newest_valid_dump(),
                       name)
 
 
@@ -533,7 +532,7 @@ async def test_every_recovery_path_imports_in_parallel(path, path_settings, mysq
     with ProcWatcher() as watcher:
         finished = await run_job(job_for(target or path, settings), recorder, clock=clock_at(when))
     if path == "monthly":
-        assert finished.result["items"][0]["ok"], finished.result["items"][0]
+        assert finished.result.items[0].ok, finished.result.items[0]
     else:
         assert finished.ok, finished.error
     clients = {seen.pid for seen in watcher.seen if "--binary-mode" in seen.argv}

@@ -6,16 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from treeutil import run_as_nobody
 
+from opsbackup_tui.core import laravel_env
 from opsbackup_tui.core.settings import (
     VARS,
     ConfigError,
     Secret,
     load_settings,
-    read_laravel_env,
 )
-
-from treeutil import run_as_nobody
 
 DB_SECRET = "hunter2-db-secret-Zq9"
 RESTIC_SECRET = "restic-secret-Xk41"
@@ -197,7 +196,7 @@ def test_laravel_env_quotes_comments_export(tmp_path):
         'ESCAPED="say \\"hi\\"" # escaped quotes\n'
         "NOT A PAIR\n"
     )
-    values = read_laravel_env(env)
+    values = laravel_env.read(env)
     assert values["DB_HOST"] == "db.internal"
     assert values["DB_PORT"] == "3307"
     assert values["DB_DATABASE"] == "crm_prod"
@@ -391,6 +390,48 @@ def test_bad_value_in_toml_names_file_and_key(tmp_path):
     config.write_text('verify_auto = "perhaps"\n')
     err = config_error(config_path=config)
     assert "verify_auto" in str(err)
+
+
+def test_a_toml_file_that_is_not_utf8_is_a_configuration_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_bytes('backup_base = "/srv/záloha"\n'.encode("latin-1"))
+    err = config_error(config_path=config)
+    assert str(config) in str(err) and "not UTF-8" in str(err) and "save it as UTF-8" in str(err)
+
+
+@pytest.mark.parametrize("line,key", [
+    ("db_dump_stale_min = true", "db_dump_stale_min"),
+    ("db_port = false", "db_port"),
+    ("metrics_timeout_s = true", "metrics_timeout_s"),
+    ("critical_tables = true", "critical_tables"),
+])
+def test_a_toml_boolean_is_no_number(tmp_path, line, key):
+    """`true` is not 1 minute: a TOML boolean where a number or a text belongs is an error."""
+    config = tmp_path / "c.toml"
+    config.write_text(line + "\n")
+    err = config_error(config_path=config)
+    assert key in str(err) and ("is true" in str(err) or "is false" in str(err))
+
+
+def test_a_toml_boolean_is_fine_for_a_yes_no_setting(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("verify_auto = true\n")
+    assert load(config_path=config).verify_auto is True
+
+
+@pytest.mark.parametrize("var,name", [("OPS_BACKUP_BASE", "backup_base"), ("OPS_STATE_DIR", "state_dir")])
+def test_a_folder_setting_that_points_at_a_file_names_the_variable(tmp_path, var, name):
+    file = tmp_path / "a-file"
+    file.write_text("not a folder")
+    err = config_error({var: str(file)})
+    assert err.var.startswith(var) and "is a file, not a directory" in str(err) and var in str(err)
+    err = config_error(flags={name: str(file)})
+    assert err.var.startswith(f"--set {name}")
+
+
+def test_a_file_setting_that_points_at_a_folder_names_the_variable(tmp_path):
+    err = config_error({"OPS_DB_PASSWORD_FILE": str(tmp_path)})
+    assert err.var.startswith("OPS_DB_PASSWORD_FILE") and "is a directory, not a file" in str(err)
 
 
 def test_missing_explicit_config_file(tmp_path):

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from treeutil import make_dump, make_marker, make_verify_log
 
 from opsbackup_tui.core.checks import CHECK_IDS
 from opsbackup_tui.core.opslog import format_line
 from opsbackup_tui.core.promtext import count_samples
-
-from treeutil import make_dump, make_marker, make_verify_log
 
 HOUR = 3600
 CONSOLE_SCRIPT = Path(sys.executable).parent / "opsbackup"
@@ -307,3 +306,95 @@ def test_secrets_are_never_printed(tmp_path):
         assert proc.returncode == 3
         for secret in secrets:
             assert secret not in proc.stdout and secret not in proc.stderr
+
+
+# --- what files and children write never drives the terminal ---
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x9b0m\x08"
+
+
+def hostile_tree(base: Path) -> dict[str, str]:
+    env = healthy_tree(base)
+    with open(base / "ops.log", "a") as log:
+        log.write(format_line("ERROR", f"job db_backup finished FAIL: {HOSTILE}", {"job": "db_backup"}))
+        log.write(f"[2026-11-26 03:00:00] production.ERROR: cron mail said {HOSTILE}\n")
+    return env
+
+
+def test_control_characters_from_the_log_never_reach_the_terminal_as_such(tmp_path):
+    env = hostile_tree(tmp_path / "backups")
+    for args in (("status",), ("status", "--json")):
+        proc = run_status(*args, env=env)
+        assert proc.returncode == 1
+        assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout and "\x9b" not in proc.stdout
+        assert "\x08" not in proc.stdout
+    assert "␛]0;pwned\\x07␛[2J" in run_status("status", env=env).stdout
+
+
+def test_control_characters_never_reach_a_real_terminal_in_the_table(tmp_path):
+    """On a terminal the table is Rich's: its own colours, never the log's escape sequences."""
+    import pty
+
+    env = hostile_tree(tmp_path / "backups") | {"COLUMNS": "400", "LINES": "50"}
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "opsbackup_tui", "status"], stdin=subprocess.DEVNULL,
+                            stdout=child, stderr=child, env=dict(os.environ) | env)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait()
+    os.close(main)
+    text = out.decode("utf-8", errors="replace")
+    assert proc.returncode == 1 and "ops_log" in text
+    assert "\x1b]0;pwned" not in text and "\x1b[2J" not in text and "\x07" not in text
+    assert "␛]0;pwned" in text
+
+
+def test_the_fix_is_a_command_never_a_key(tmp_path):
+    env = {"OPS_BACKUP_BASE": str(tmp_path / "backups"), "OPS_STATE_DIR": str(tmp_path / "state")}
+    (tmp_path / "backups").mkdir()
+    proc = run_status("status", env=env)
+    assert "fix: opsbackup run db_backup" in proc.stdout and "fix: opsbackup run verify" in proc.stdout
+    assert "press" not in proc.stdout
+    checks = by_id(status_json(run_status("status", "--json", env=env)))
+    assert checks["db_dump"]["fix"] == {"job": "db_backup", "command": "opsbackup run db_backup"}
+    assert checks["metrics"]["fix"] is None
+
+
+@pytest.mark.parametrize("what", ["backup base is a file", "state dir is a file", "toml is not utf-8"])
+def test_exit_3_on_paths_of_the_wrong_kind_and_a_toml_that_is_not_utf8(tmp_path, what):
+    env = healthy_tree(tmp_path / "backups")
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    if what == "backup base is a file":
+        env["OPS_BACKUP_BASE"], named = str(file), "OPS_BACKUP_BASE"
+    elif what == "state dir is a file":
+        env["OPS_STATE_DIR"], named = str(file), "OPS_STATE_DIR"
+    else:
+        file.write_bytes("backup_base = 'záloha'\n".encode("latin-1"))
+        env["OPS_CONFIG"], named = str(file), str(file)
+    proc = run_status("status", env=env)
+    assert proc.returncode == 3 and named in proc.stderr and "configuration error" in proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_ack_says_what_it_acknowledged_and_can_be_undone(tmp_path):
+    env = healthy_tree(tmp_path / "backups")
+    log = tmp_path / "backups" / "ops.log"
+    with open(log, "a") as handle:
+        handle.write("[2026-11-26 09:14:00] production.ERROR: first {} []\n")
+        handle.write("[2026-11-26 14:02:00] production.ERROR: second {} []\n")
+    assert run_status("status", env=env).returncode == 1
+    proc = run_status("ack", env=env)
+    assert proc.returncode == 0 and proc.stdout == "acknowledged 2 alerts from 09:14 to 14:02\n"
+    assert run_status("status", env=env).returncode == 0
+    assert run_status("ack", "--undo", env=env).stdout == "the last acknowledgement is taken back\n"
+    assert run_status("status", env=env).returncode == 1
+    assert run_status("ack", "--undo", env=env).stdout == "nothing to take back\n"

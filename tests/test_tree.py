@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from opsbackup_tui.core.tree import (
-    BackupTree,
-    VerifyLog,
-    format_stamp,
-    parse_stamp,
-    read_kv_file,
-    read_sha256_file,
-)
-
 from treeutil import dump_bytes, make_dump, make_marker, make_verify_log, run_as_nobody, set_age
+
+from opsbackup_tui.core.artefacts.dumps import read_sha256_file
+from opsbackup_tui.core.artefacts.kvfile import read_kv as read_kv_file
+from opsbackup_tui.core.artefacts.stamps import format_stamp, parse_stamp
+from opsbackup_tui.core.artefacts.tree import BackupTree
+from opsbackup_tui.core.artefacts.verifylogs import VerifyLog
 
 
 def names(items) -> list[str]:
@@ -58,9 +55,9 @@ def test_only_exact_names_count(tmp_path):
         (db / f"{name}.sha256").write_text(f"{digest}  {name}\n")
     tree = BackupTree(tmp_path)
     assert tree.db.error is None
-    assert tree.latest_dump().path == good
-    assert names(tree.iter_dumps()) == [good.name]
-    assert names(tree.iter_dumps(with_checksum_only=False)) == [good.name]
+    assert tree.newest_valid_dump().path == good
+    assert names(tree.valid_dumps()) == [good.name]
+    assert names(tree.dumps()) == [good.name]
 
 
 def test_partial_and_tmp_are_ignored_with_a_reason(tmp_path):
@@ -80,7 +77,7 @@ def test_impossible_date_never_counts(tmp_path):
     bad = make_dump(tmp_path, "20241332-2561", age_s=10)
     leap = make_dump(tmp_path, "20990229-0200", age_s=10)  # 2099 is not a leap year
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
+    assert tree.newest_valid_dump().path == good
     reasons = dict(tree.ignored_dumps())
     assert reasons[bad.name] == "impossible date in the name"
     assert reasons[leap.name] == "impossible date in the name"
@@ -90,9 +87,9 @@ def test_dump_without_sha256(tmp_path):
     good = make_dump(tmp_path, "20261120-0200")
     newer = make_dump(tmp_path, "20261126-0200", sha=False)
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
-    assert names(tree.iter_dumps(with_checksum_only=False)) == [newer.name, good.name]
-    unchecked = next(tree.iter_dumps(with_checksum_only=False))
+    assert tree.newest_valid_dump().path == good
+    assert names(tree.dumps()) == [newer.name, good.name]
+    unchecked = next(tree.dumps())
     assert unchecked.sha_path is None and unchecked.expected_sha256() is None
     assert dict(tree.ignored_dumps())[newer.name] == "no .sha256 beside it"
 
@@ -106,7 +103,7 @@ def test_sha256_that_is_a_directory_or_symlink(tmp_path):
     real_sha.write_text(f"{hashlib.sha256(as_link.read_bytes()).hexdigest()}  {as_link.name}\n")
     (tmp_path / "db" / f"{as_link.name}.sha256").symlink_to(real_sha)
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
+    assert tree.newest_valid_dump().path == good
     reasons = dict(tree.ignored_dumps())
     assert reasons[as_dir.name] == "no .sha256 beside it"
     assert reasons[as_link.name] == "no .sha256 beside it"
@@ -119,8 +116,8 @@ def test_symlinked_dump_never_counts(tmp_path):
     link.symlink_to(target)
     (tmp_path / "db" / f"{target.name}.sha256").write_text((target.parent / f"{target.name}.sha256").read_text())
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
-    assert target.name not in names(tree.iter_dumps(with_checksum_only=False))
+    assert tree.newest_valid_dump().path == good
+    assert target.name not in names(tree.dumps())
     assert dict(tree.ignored_dumps())[target.name] == "symlink (not followed)"
 
 
@@ -128,7 +125,7 @@ def test_dangling_symlink_does_not_crash(tmp_path):
     good = make_dump(tmp_path, "20261120-0200")
     (tmp_path / "db" / "full-20261126-0200.sql.gz").symlink_to(tmp_path / "gone")
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
+    assert tree.newest_valid_dump().path == good
     assert dict(tree.ignored_dumps())["full-20261126-0200.sql.gz"] == "symlink (not followed)"
 
 
@@ -138,7 +135,7 @@ def test_directory_named_like_a_dump(tmp_path):
     folder.mkdir()
     (tmp_path / "db" / "full-20261126-0200.sql.gz.sha256").write_text("0" * 64 + "  full-20261126-0200.sql.gz\n")
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == good
+    assert tree.newest_valid_dump().path == good
     assert dict(tree.ignored_dumps())[folder.name] == "not a regular file"
 
 
@@ -164,7 +161,7 @@ def test_malformed_sha256_content(tmp_path, content):
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     sha = tmp_path / "db" / f"{dump.name}.sha256"
     sha.write_text(content.format(digest=digest))
-    found = next(BackupTree(tmp_path).iter_dumps())
+    found = next(BackupTree(tmp_path).dumps())
     assert found.path == dump and found.sha_path == sha  # present ...
     assert found.expected_sha256() is None                # ... but names no digest for this dump
 
@@ -175,12 +172,24 @@ def test_malformed_sha256_content(tmp_path, content):
     "{digest}  /srv/backups/crm/db/full-20261126-0200.sql.gz\n",         # written with a full path
     "# comment\n{digest}  full-20261126-0200.sql.gz",                    # no final newline
     "{other}  full-20261125-0200.sql.gz\n{digest}  full-20261126-0200.sql.gz\r\n",
+    # What other tools write and GNU `sha256sum -c` accepts too:
+    "{upper}  full-20261126-0200.sql.gz\n",                               # upper-case hex
+    "{upper} *full-20261126-0200.sql.gz\r\n",                            # binary marker, CRLF
+    "{digest}  full-20261126-0200.sql.gz\r\n",                           # CRLF (written on Windows)
+    "SHA256 (full-20261126-0200.sql.gz) = {digest}\n",                   # the --tag (BSD) form
+    "  {digest}  full-20261126-0200.sql.gz\n",                           # leading blanks
+    "\\{digest}  full-20261126-0200.sql.gz\n",                         # an escaped name
 ])
 def test_wellformed_sha256_content(tmp_path, content):
     dump = make_dump(tmp_path, "20261126-0200", sha=False)
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
-    (tmp_path / "db" / f"{dump.name}.sha256").write_text(content.format(digest=digest, other="1" * 64))
-    assert next(BackupTree(tmp_path).iter_dumps()).expected_sha256() == digest
+    sha = tmp_path / "db" / f"{dump.name}.sha256"
+    sha.write_bytes(content.format(digest=digest, upper=digest.upper(), other="1" * 64).encode())
+    assert next(BackupTree(tmp_path).valid_dumps()).expected_sha256() == digest
+    # The real sha256sum agrees that the file is good.
+    check = subprocess.run(["sha256sum", "-c", "--ignore-missing", "--strict", sha.name], cwd=sha.parent, capture_output=True, text=True)
+    if "/srv/backups" not in content:
+        assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_read_sha256_file_missing_is_none(tmp_path):
@@ -192,13 +201,13 @@ def test_newest_is_chosen_by_name_stamp_not_mtime(tmp_path):
     newest_name = make_dump(tmp_path, "20261126-0200", age_s=7200)
     middle = make_dump(tmp_path, "20261115-0200", age_s=5000)
     tree = BackupTree(tmp_path)
-    assert tree.latest_dump().path == newest_name
-    assert names(tree.iter_dumps()) == [newest_name.name, middle.name, old_but_touched.name]
+    assert tree.newest_valid_dump().path == newest_name
+    assert names(tree.valid_dumps()) == [newest_name.name, middle.name, old_but_touched.name]
 
 
 def test_dump_size_and_mtime_come_from_lstat(tmp_path):
     dump = make_dump(tmp_path, "20261126-0200", data=b"x" * 1234, age_s=0, now=1_700_000_000)
-    found = BackupTree(tmp_path).latest_dump()
+    found = BackupTree(tmp_path).newest_valid_dump()
     assert found.size == 1234
     assert found.mtime == 1_700_000_000
     assert found.stamp == datetime(2026, 11, 26, 2, 0)
@@ -245,9 +254,9 @@ def test_markers_newest_by_stamp_and_only_exact_names(tmp_path):
     (folder / "snapshot-20261130-0130.log").write_text("snapshot_id: wrongext\n")
     (folder / "snapshot-２0261130-0130.txt").write_text("snapshot_id: fullwidth\n")
     tree = BackupTree(tmp_path)
-    assert tree.latest_marker().path == newest
-    assert names(tree.iter_markers()) == [newest.name, old.name]
-    assert read_kv_file(tree.latest_marker().path)["snapshot_id"] == "1a2b3c4d"
+    assert tree.newest_marker().path == newest
+    assert names(tree.markers()) == [newest.name, old.name]
+    assert read_kv_file(tree.newest_marker().path)["snapshot_id"] == "1a2b3c4d"
 
 
 def test_verify_logs_newest_by_stamp_and_only_exact_names(tmp_path):
@@ -259,8 +268,8 @@ def test_verify_logs_newest_by_stamp_and_only_exact_names(tmp_path):
     (folder / "verify-20261130-0400.log").symlink_to(older)
     (folder / "verify-20261201-０400.log").write_text("result: OK\n")
     tree = BackupTree(tmp_path)
-    assert tree.latest_verify_log().path == newest
-    assert names(tree.iter_verify_logs()) == [newest.name, older.name]
+    assert tree.newest_verify_log().path == newest
+    assert names(tree.verify_logs()) == [newest.name, older.name]
 
 
 def test_verify_log_parsing(tmp_path):
@@ -324,8 +333,8 @@ def test_missing_folders_are_errors_not_crashes(tmp_path):
     tree = BackupTree(tmp_path / "no-such-base")
     for folder in (tree.db, tree.snapshots, tree.verify):
         assert folder.error is not None and "does not exist" in folder.error
-        assert folder.entries == {}
-    assert tree.latest_dump() is None and tree.latest_marker() is None and tree.latest_verify_log() is None
+        assert folder.names == []
+    assert tree.newest_valid_dump() is None and tree.newest_marker() is None and tree.newest_verify_log() is None
     assert tree.ignored_dumps() == []
 
 
@@ -334,8 +343,8 @@ def test_folder_that_is_a_regular_file(tmp_path):
     (tmp_path / "db").write_text("oops, a file")
     tree = BackupTree(tmp_path)
     assert tree.db.error == f"{tmp_path / 'db'} is not a directory"
-    assert tree.latest_dump() is None
-    assert tree.snapshots.error is None and tree.latest_marker() is not None
+    assert tree.newest_valid_dump() is None
+    assert tree.snapshots.error is None and tree.newest_marker() is not None
 
 
 def test_base_that_is_a_regular_file(tmp_path):
@@ -347,9 +356,9 @@ def test_base_that_is_a_regular_file(tmp_path):
 
 def _scan_summary(base: str):
     tree = BackupTree(Path(base))
-    latest = tree.latest_marker()
+    latest = tree.newest_marker()
     return {"db": tree.db.error, "snapshots": tree.snapshots.error, "verify": tree.verify.error,
-            "dump": tree.latest_dump(), "marker": latest.name if latest else None}
+            "dump": tree.newest_valid_dump(), "marker": latest.name if latest else None}
 
 
 def test_unreadable_folder_is_an_error_not_a_crash(public_tmp):
@@ -369,7 +378,7 @@ def test_unreadable_folder_is_an_error_not_a_crash(public_tmp):
 def test_sizes_and_ages_do_not_follow_symlinks(tmp_path):
     marker = make_marker(tmp_path, "20261126-0130")
     set_age(marker, 100, now=1_700_000_000)
-    found = BackupTree(tmp_path).latest_marker()
+    found = BackupTree(tmp_path).newest_marker()
     assert found.mtime == 1_700_000_000 - 100
     assert found.size == marker.stat().st_size
     assert os.path.samefile(found.path, marker)

@@ -14,20 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input, Log, MarkdownViewer
-
-from opsbackup_tui.core import opslog
-from opsbackup_tui.core.locks import peek
-from opsbackup_tui.screens.confirm import ConfirmScreen
-from opsbackup_tui.screens.dashboard import DashboardScreen
-from opsbackup_tui.screens.error import ErrorScreen
-from opsbackup_tui.screens.viewer import MarkdownScreen
-from opsbackup_tui.widgets.checklist import ChecklistTable
-from opsbackup_tui.widgets.jobs import JobRow, JobsPanel
-from opsbackup_tui.widgets.logtail import LogTail
-
 from conftest import admin_connection
 from jobs_support import put_on_path
+from textual.widgets import Button, Input, Log, MarkdownViewer
 from treeutil import set_age
 from ui_support import (
     FIXED_NOW,
@@ -40,6 +29,16 @@ from ui_support import (
     settle,
     wait_for,
 )
+
+from opsbackup_tui.core import opslog
+from opsbackup_tui.core.locks import peek
+from opsbackup_tui.screens.confirm import ConfirmScreen
+from opsbackup_tui.screens.dashboard import DashboardScreen
+from opsbackup_tui.screens.error import ErrorScreen
+from opsbackup_tui.screens.viewer import MarkdownScreen
+from opsbackup_tui.widgets.checklist import ChecklistTable
+from opsbackup_tui.widgets.jobs import JobRow, JobsPanel
+from opsbackup_tui.widgets.logtail import LogTail
 
 SIZE = (120, 40)
 CHECK_IDS = ("db_dump", "uploads_snapshot", "verify_restore", "metrics", "ops_log")
@@ -142,12 +141,13 @@ def dump_pid(pid_file: Path) -> int | None:
 # --- the dashboard ---
 
 
-async def test_dashboard_shows_headline_checklist_trend_log_and_jobs(tmp_path):
-    app = build_app("healthy", root=tmp_path / "t")
+async def test_dashboard_shows_headline_checklist_trend_log_and_jobs(short_tmp):
+    # A short root: the headline shows the whole path at 120 columns wherever pytest keeps its temp dirs.
+    app = build_app("healthy", root=short_tmp / "t")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         text = screen_text(app)
-        assert "backup-host" in text and str(tmp_path / "t" / "backups") in text
+        assert "backup-host" in text and str(short_tmp / "t" / "backups") in text
         assert "overall: OK" in text
         for check in CHECK_IDS:
             assert check in text
@@ -178,7 +178,8 @@ async def test_missing_log_is_calm_and_picked_up_when_it_appears(tmp_path):
     app = build_app("empty", root=tmp_path / "t")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert "No ops.log at" in screen_text(app)
+        # settle() cannot tell a missing file from an empty one: the note follows the follower's start.
+        await wait_for(pilot, lambda: "No ops.log at" in screen_text(app), "the missing-log note")
         assert status_of(app, "ops_log") == "WARN"
         opslog.append(app.settings.log_path, "INFO", "the first line ever")
         await wait_for(pilot, lambda: "the first line ever" in screen_text(app), "the new file's line")

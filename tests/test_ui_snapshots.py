@@ -14,6 +14,7 @@ import os
 import time
 
 import pytest
+from ui_support import FIXED_NOW, SIZES, SNAPSHOT_ROOT, build_app, screen_text, settle, snapshot_root, wait_for
 
 from opsbackup_tui.app import JobEvent
 from opsbackup_tui.core.events import Finished, Phase, Progress, Started
@@ -21,8 +22,6 @@ from opsbackup_tui.screens.confirm import ConfirmScreen
 from opsbackup_tui.screens.error import ErrorScreen
 from opsbackup_tui.screens.viewer import MarkdownScreen
 from opsbackup_tui.widgets.jobs import JobRow
-
-from ui_support import FIXED_NOW, SIZES, SNAPSHOT_ROOT, build_app, screen_text, settle, snapshot_root, wait_for
 
 SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
 PROGRAMS = SNAPSHOT_ROOT / "bin"  # the plan shows program paths: the same on every host

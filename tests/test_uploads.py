@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from dr_support import click, wait_for
+from jobs_support import init_restic_repo
 from textual.widgets import DataTable, RichLog, Tree
+from ui_support import settle
 
 from opsbackup_tui.app import make_app
 from opsbackup_tui.core import uploads as up
 from opsbackup_tui.screens.confirm import ConfirmScreen
 from opsbackup_tui.screens.uploads import UploadsScreen
-
-from dr_support import click, wait_for
-from jobs_support import init_restic_repo
-from ui_support import settle
-
 
 FILES = {
     "contracts/Smlouva o dílo 2026.pdf": b"%PDF smlouva\n",
@@ -313,7 +311,8 @@ async def cursor_to(pilot, tree, node) -> None:
 
 
 def shown_log(screen) -> str:
-    return "\n".join(strip.text.rstrip() for strip in screen.query_one("#out", RichLog).lines)
+    """The output panel's text, its wrapping undone (where a line wraps depends on the path lengths)."""
+    return " ".join(" ".join(strip.text.split()) for strip in screen.query_one("#out", RichLog).lines)
 
 
 async def open_snapshot(pilot, setup):

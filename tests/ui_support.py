@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from treeutil import make_marker, make_verify_log, set_age
+
 from opsbackup_tui.app import OpsBackupApp, make_app
+from opsbackup_tui.core.artefacts.stamps import format_stamp
 from opsbackup_tui.core.opslog import format_line
 from opsbackup_tui.core.settings import Settings, load_settings
-from opsbackup_tui.core.tree import format_stamp
 from opsbackup_tui.screens.dashboard import DashboardScreen
 from opsbackup_tui.widgets.logtail import LogTail
-
-from treeutil import make_marker, make_verify_log, set_age
 
 FIXED_NOW = 1795685400.0  # 2026-11-26 09:30:00 UTC
 HOST = "backup-host"

@@ -37,9 +37,12 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o640) -> None:
         os.close(fd)
         fd = -1
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if fd >= 0:
             os.close(fd)
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # os.write() names no file: a full disk must say which file it could not write.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     fsync_dir(path.parent)

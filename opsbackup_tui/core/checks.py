@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .artefacts.markers import Marker
+from .artefacts.tree import BackupTree
+from .artefacts.verifylogs import VerifyLog
 from .fmt import age_words, one_line, size_words
 from .settings import Settings
-from .tree import BackupTree, VerifyLog, read_kv_file
 
 # A file this far in the future is clock skew, not "fresh".
 SKEW_TOLERANCE_S = 120
@@ -49,6 +51,24 @@ _RANK = {
 }
 
 
+# What fixes a check that is not OK: a job kind, or "acknowledge" (the ops.log alerts). Each face
+# says it its own way: the UI as a key, the CLI as a command (fix_command).
+ACKNOWLEDGE = "acknowledge"
+FIXES = {"db_dump": "db_backup", "uploads_snapshot": "snapshot", "verify_restore": "verify", "ops_log": ACKNOWLEDGE}
+
+
+def fix_command(fix: str | None) -> str | None:
+    """The shell command of a fix."""
+    if fix is None:
+        return None
+    if fix == ACKNOWLEDGE:
+        return "opsbackup ack"
+    from .jobs import BY_NAME
+
+    kind = BY_NAME.get(fix)
+    return kind.command if kind else None
+
+
 @dataclass(frozen=True)
 class CheckResult:
     id: str
@@ -59,6 +79,11 @@ class CheckResult:
     threshold_seconds: float | None = None
     facts: dict = field(default_factory=dict, compare=False)  # numbers for --prom and the UI
 
+    @property
+    def fix(self) -> str | None:
+        """What fixes this result (a job kind or ACKNOWLEDGE), None when it is fine or nothing we run does."""
+        return FIXES.get(self.id) if self.status.rank else None
+
     def to_json(self) -> dict:
         return {
             "id": self.id,
@@ -67,6 +92,7 @@ class CheckResult:
             "path": self.path,
             "detail": self.detail,
             "threshold_seconds": self.threshold_seconds,
+            "fix": None if self.fix is None else {"job": self.fix, "command": fix_command(self.fix)},
             **self.facts,
         }
 
@@ -77,6 +103,15 @@ def overall(results: Iterable[CheckResult]) -> Status:
         if result.status.rank > worst.rank:
             worst = result.status
     return worst
+
+
+def _aged(check_id: str, age: float, path: Path, what: str, threshold: float, facts: dict | None = None, *,
+          late: Status, advice: str) -> CheckResult:
+    """OK while younger than `threshold`, else `late` with the threshold and what to do."""
+    if age < threshold:
+        return CheckResult(check_id, Status.OK, age, str(path), what, threshold, facts or {})
+    return CheckResult(check_id, late, age, str(path), f"{what}; {late.value} after {age_words(threshold)}: {advice}",
+                       threshold, facts or {})
 
 
 def _skewed(check_id: str, age: float, path: Path, threshold: float) -> CheckResult:
@@ -90,20 +125,12 @@ def check_db_dump(settings: Settings, tree: BackupTree, now: float) -> CheckResu
     folder = settings.db_dir
     if tree.db.error:
         return CheckResult("db_dump", Status.FAIL, None, str(folder), tree.db.error, stale)
-    skipped: list[str] = []
-    latest = None
-    for dump in tree.iter_dumps(with_checksum_only=False):
-        if dump.sha_path is None:
-            skipped.append(f"{dump.name} has no .sha256")
-        elif dump.expected_sha256() is None:
-            skipped.append(f"{dump.name}.sha256 is malformed")
-        else:
-            latest = dump
-            break
+    latest, skipped = tree.newest_valid_with_skipped()
     note = f" (newer {skipped[0]}: ignored)" if skipped else ""
+    note += _leftovers(settings, tree)
     if latest is None:
         return CheckResult("db_dump", Status.FAIL, None, str(folder),
-                           f"no valid dump in {folder}{note}; run a DB backup (d / opsbackup run db_backup)", stale)
+                           f"no valid dump in {folder}{note}; run a DB backup", stale)
     try:
         age = now - latest.mtime
     except OSError as exc:
@@ -112,57 +139,73 @@ def check_db_dump(settings: Settings, tree: BackupTree, now: float) -> CheckResu
         return _skewed("db_dump", age, latest.path, stale)
     what = f"{latest.name} ({size_words(latest.size)}), {age_words(max(age, 0))} old{note}"
     facts = {"size_bytes": latest.size, "mtime": latest.mtime}
-    if age < stale:
-        return CheckResult("db_dump", Status.OK, age, str(latest.path), what, stale, facts)
     if age < fail:
-        return CheckResult("db_dump", Status.STALE, age, str(latest.path),
-                           f"{what}; STALE after {age_words(stale)}: check the cron, run a DB backup", stale, facts)
-    return CheckResult("db_dump", Status.FAIL, age, str(latest.path),
-                       f"{what}; FAIL after {age_words(fail)}: run a DB backup now and find why the nightly one stopped",
-                       stale, facts)
+        return _aged("db_dump", age, latest.path, what, stale, facts, late=Status.STALE,
+                     advice="check the cron, run a DB backup")
+    result = _aged("db_dump", age, latest.path, what, fail, facts, late=Status.FAIL,
+                   advice="run a DB backup now and find why the nightly one stopped")
+    return replace(result, threshold_seconds=stale)
+
+
+def _leftovers(settings: Settings, tree: BackupTree) -> str:
+    """'; leftover of a killed run: …' for partial and temp files no running job writes."""
+    from .locks import peek
+
+    items = tree.leftovers()
+    if not items:
+        return ""
+    running = {kind for kind in ("db_backup", "migrate") if peek(settings.backup_base, kind) is not None}
+    writer = {"partial": "db_backup", "temp": "db_backup", "migrating": "migrate"}
+    items = [item for item in items if writer[item.kind] not in running]
+    if not items:
+        return ""
+    shown = ", ".join(f"{item.name} ({size_words(item.size)})" for item in items[:3])
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return f"; leftover of a killed run: {shown}{more} (the next run removes it)"
+
+
+def _newest_file(check_id: str, folder, folder_path, entry, threshold: float, missing: str, read, now: float,
+                 judge: Callable) -> CheckResult:
+    """What the marker and verify-log checks share: the folder's error, no file, a file that cannot
+    be read, clock skew — each a finding of its own — else judge(age, what `read` made of the file)."""
+    if folder.error:
+        return CheckResult(check_id, Status.FAIL, None, str(folder_path), folder.error, threshold)
+    if entry is None:
+        return CheckResult(check_id, Status.FAIL, None, str(folder_path), missing, threshold)
+    try:
+        age = now - entry.mtime
+        parsed = read(entry.path)
+    except OSError as exc:
+        return CheckResult(check_id, Status.FAIL, None, str(entry.path), f"cannot read {entry.name}: {exc.strerror}",
+                           threshold)
+    if age < -SKEW_TOLERANCE_S:
+        return _skewed(check_id, age, entry.path, threshold)
+    return judge(age, parsed)
 
 
 def check_uploads_snapshot(settings: Settings, tree: BackupTree, now: float) -> CheckResult:
     stale = settings.snapshot_stale_min * 60
-    folder = settings.snapshots_dir
-    if tree.snapshots.error:
-        return CheckResult("uploads_snapshot", Status.FAIL, None, str(folder), tree.snapshots.error, stale)
-    marker = tree.latest_marker()
-    if marker is None:
-        return CheckResult("uploads_snapshot", Status.FAIL, None, str(folder),
-                           f"no snapshot marker in {folder}; run an uploads snapshot (s / opsbackup run snapshot)", stale)
-    try:
-        age = now - marker.mtime
-        snapshot_id = read_kv_file(marker.path).get("snapshot_id", "?")
-    except OSError as exc:
-        return CheckResult("uploads_snapshot", Status.FAIL, None, str(marker.path),
-                           f"cannot read {marker.name}: {exc.strerror}", stale)
-    if age < -SKEW_TOLERANCE_S:
-        return _skewed("uploads_snapshot", age, marker.path, stale)
-    what = f"snapshot {snapshot_id} ({marker.name}), {age_words(max(age, 0))} old"
-    if age < stale:
-        return CheckResult("uploads_snapshot", Status.OK, age, str(marker.path), what, stale)
-    return CheckResult("uploads_snapshot", Status.STALE, age, str(marker.path),
-                       f"{what}; STALE after {age_words(stale)}: run the snapshot job", stale)
+    marker = tree.newest_marker()
+
+    def judge(age: float, parsed: Marker) -> CheckResult:
+        what = f"snapshot {parsed.snapshot_id} ({marker.name}), {age_words(max(age, 0))} old"
+        return _aged("uploads_snapshot", age, marker.path, what, stale, late=Status.STALE,
+                     advice="run the snapshot job")
+
+    return _newest_file("uploads_snapshot", tree.snapshots, settings.snapshots_dir, marker, stale,
+                        f"no snapshot marker in {settings.snapshots_dir}; run an uploads snapshot", Marker.read, now,
+                        judge)
 
 
 def check_verify_restore(settings: Settings, tree: BackupTree, now: float) -> CheckResult:
     overdue = settings.verify_overdue_hours * 3600
-    folder = settings.verify_dir
-    if tree.verify.error:
-        return CheckResult("verify_restore", Status.FAIL, None, str(folder), tree.verify.error, overdue)
-    entry = tree.latest_verify_log()
-    if entry is None:
-        return CheckResult("verify_restore", Status.FAIL, None, str(folder),
-                           f"no verify log in {folder}; run a verify restore (v / opsbackup run verify)", overdue)
-    try:
-        age = now - entry.mtime
-        log = VerifyLog.read(entry.path)
-    except OSError as exc:
-        return CheckResult("verify_restore", Status.FAIL, None, str(entry.path),
-                           f"cannot read {entry.name}: {exc.strerror}", overdue)
-    if age < -SKEW_TOLERANCE_S:
-        return _skewed("verify_restore", age, entry.path, overdue)
+    entry = tree.newest_verify_log()
+    return _newest_file("verify_restore", tree.verify, settings.verify_dir, entry, overdue,
+                        f"no verify log in {settings.verify_dir}; run a verify restore", VerifyLog.read, now,
+                        lambda age, log: _judge_verify_log(entry, age, log, overdue))
+
+
+def _judge_verify_log(entry, age: float, log: VerifyLog, overdue: float) -> CheckResult:
     dump = log.dump or "?"
     if log.result == "FAIL":
         reason = one_line(log.error or "no error recorded")
@@ -173,10 +216,7 @@ def check_verify_restore(settings: Settings, tree: BackupTree, now: float) -> Ch
         return CheckResult("verify_restore", Status.FAILED, age, str(entry.path),
                            f"{entry.name} has no valid result line (result: {log.result}); run a verify restore", overdue)
     what = f"{dump}: {log.tables if log.tables is not None else '?'} tables OK, {age_words(max(age, 0))} ago"
-    if age < overdue:
-        return CheckResult("verify_restore", Status.OK, age, str(entry.path), what, overdue)
-    return CheckResult("verify_restore", Status.OVERDUE, age, str(entry.path),
-                       f"{what}; OVERDUE after {age_words(overdue)}: run a verify restore", overdue)
+    return _aged("verify_restore", age, entry.path, what, overdue, late=Status.OVERDUE, advice="run a verify restore")
 
 
 def check_metrics(settings: Settings) -> CheckResult:
@@ -244,7 +284,8 @@ def check_ops_log(settings: Settings, now: float) -> CheckResult:
         age = now - newest.time.timestamp()
     text = one_line(newest.raw if newest else "", 160)
     return CheckResult("ops_log", Status.WARN, age, str(path),
-                       f"{scan.count} FAIL/alert line{'s' if scan.count != 1 else ''} ({scope}); newest: {text}; press a to acknowledge")
+                       f"{scan.count} FAIL/alert line{'s' if scan.count != 1 else ''} ({scope}); newest: {text}",
+                       facts={"alerts": scan.count, "since_offset": scan.start, "end_offset": scan.end})
 
 
 class MetricsProbe:
@@ -292,7 +333,7 @@ class MetricsProbe:
 
 
 def run_checks(settings: Settings, now: float | None = None, clock: Callable[[], float] = time.time,
-               metrics: MetricsProbe | None = None) -> list[CheckResult]:
+               metrics: MetricsProbe | None = None, tree: BackupTree | None = None) -> list[CheckResult]:
     """All five checks. The metrics request runs in a thread while the tree is scanned, or in the
     forked `metrics` probe the caller started."""
     now = clock() if now is None else now
@@ -312,7 +353,7 @@ def run_checks(settings: Settings, now: float | None = None, clock: Callable[[],
         thread.start()
     else:
         probe_in_thread()
-    tree = BackupTree(settings.backup_base)
+    tree = tree or BackupTree(settings.backup_base)
     results = [
         _guard("db_dump", lambda: check_db_dump(settings, tree, now)),
         _guard("uploads_snapshot", lambda: check_uploads_snapshot(settings, tree, now)),

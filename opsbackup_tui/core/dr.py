@@ -1,13 +1,11 @@
-"""Disaster recovery of the database (runbook §3): the pieces the DR wizard runs, step by step.
-
-Every step is a plain function (blocking: call from threads) so the wizard shows what it will do,
-runs it, and writes it to the audit transcript.
+"""Disaster recovery of the database (runbook §3): the DR session — its state, its decisions and its
+audit transcript — and the steps it runs. The wizard's screens display a session and call it;
+every method here is blocking (call it from a thread) unless it says otherwise, and writes what it
+did to the transcript.
 """
 
 from __future__ import annotations
 
-import difflib
-import getpass
 import json
 import os
 import re
@@ -17,12 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from . import laravel_env
+from .artefacts.dumps import Dump, hash_file
+from .artefacts.reports import Transcript
+from .artefacts.tree import BackupTree
+from .artefacts.verifylogs import VerifyLog
 from .atomic import write_atomic
-from .jobs.verify import sha256_file
-from .mysql import DatabaseError, ServerConfig, connect, execute, quote_ident
+from .events import Finished
+from .mysql import DatabaseError, ServerConfig, connect, count_tables, execute, quote_ident
 from .proc import child_env, shown
+from .recovery import Comparison, compare
 from .settings import Settings
-from .tree import NOTE_SUFFIX, BackupTree, Dump, VerifyLog
 
 # --- step 1: the dump ---
 
@@ -63,20 +66,12 @@ class ShaCache:
 def list_dumps(settings: Settings) -> list[DumpRow]:
     tree = BackupTree(settings.backup_base)
     logs: dict[str, VerifyLog] = {}
-    for entry in tree.iter_verify_logs():
-        try:
-            log = VerifyLog.read(entry.path)
-        except OSError:
-            continue
+    for log in tree.parsed_verify_logs():
         if log.dump and log.dump not in logs:
             logs[log.dump] = log
     cache = ShaCache(settings.state_dir)
-    rows = []
-    for dump in tree.iter_dumps():
-        note_path = dump.path.with_name(dump.name + NOTE_SUFFIX)
-        note = note_path.read_text(errors="replace").strip() if note_path.is_file() else None
-        rows.append(DumpRow(dump, logs.get(dump.name), note, cache.get(dump) or "unchecked"))
-    return rows
+    return [DumpRow(dump, logs.get(dump.name), dump.note(), cache.get(dump) or "unchecked")
+            for dump in tree.valid_dumps()]
 
 
 def check_dump(settings: Settings, row: DumpRow, on_read=None) -> str:
@@ -86,7 +81,7 @@ def check_dump(settings: Settings, row: DumpRow, on_read=None) -> str:
         status = "missing .sha256"
     else:
         try:
-            status = "OK" if sha256_file(row.dump.path, on_read) == expected else "MISMATCH"
+            status = "OK" if hash_file(row.dump.path, on_read) == expected else "MISMATCH"
         except OSError:
             status = "unreadable"
     row.sha = status
@@ -123,6 +118,16 @@ class TargetReport:
     @property
     def needs_typed_name(self) -> bool:
         return self.tables > 0 or self.production
+
+    @property
+    def summary(self) -> str:
+        if not self.reachable:
+            return f"unreachable: {self.error}"
+        state = f"exists with {self.tables} tables" if self.exists else "does not exist"
+        privileges = {True: "grants cover the import", False: "grants do not show the privileges an import needs",
+                      None: "grants unknown"}[self.privileges_ok]
+        production = "; it is the PRODUCTION database (OPS_DB_NAME)" if self.production else ""
+        return f"`{self.database}` {state}, {self.sessions} other session(s); {privileges}{production}"
 
 
 _IDENT = re.compile(r"[A-Za-z0-9_$]{1,64}")
@@ -175,13 +180,12 @@ def _grants_cover(grants: list[str], database: str) -> bool | None:
     return False if grants else None
 
 
-def create_database(server: ServerConfig, database: str) -> str:
-    return execute(server, f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+def create_sql(database: str) -> str:
+    return f"CREATE DATABASE {quote_ident(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 
 
-def drop_database(server: ServerConfig, database: str) -> str:
-    """DROP the database the operator named and confirmed (a half-imported target)."""
-    return execute(server, f"DROP DATABASE {quote_ident(database)}")
+def drop_sql(database: str) -> str:
+    return f"DROP DATABASE {quote_ident(database)}"
 
 
 # --- step 5: point the application at the new database ---
@@ -196,49 +200,22 @@ class EnvSwitch:
 
     @property
     def diff(self) -> str:
-        return "".join(difflib.unified_diff(self.old.splitlines(True), self.new.splitlines(True),
-                                            f"{self.path} (now)", f"{self.path} (after)"))
-
-
-_ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)(.*)$")
+        """The change as a unified diff, the values of secret keys masked."""
+        return laravel_env.masked_diff(self.old, self.new, self.path)
 
 
 def plan_env_switch(env_path: Path, values: dict[str, str]) -> EnvSwitch:
-    """The CRM .env with DB_* keys set to `values`: other lines, comments and order untouched."""
-    with open(env_path, encoding="utf-8") as handle:
-        old = handle.read()
-    remaining = dict(values)
-    changes: dict[str, tuple[str | None, str]] = {}
-    lines = []
-    for line in old.splitlines(True):
-        match = _ENV_LINE.match(line.rstrip("\n"))
-        if match and match.group(2) in remaining:
-            key = match.group(2)
-            value = remaining.pop(key)
-            current = match.group(4).strip().strip("\"'")
-            if current != value:
-                changes[key] = (current, value)
-                line = f"{match.group(1)}{key}{match.group(3)}{_env_quote(value)}\n"
-        lines.append(line)
-    if remaining:
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        for key, value in remaining.items():
-            lines.append(f"{key}={_env_quote(value)}\n")
-            changes[key] = (None, value)
-    return EnvSwitch(env_path, old, "".join(lines), changes)
-
-
-def _env_quote(value: str) -> str:
-    return value if re.fullmatch(r"[A-Za-z0-9_./:@%+-]*", value) else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The CRM .env with these keys set: other lines, comments, quotes and line ends untouched."""
+    old = laravel_env.read_text(env_path)
+    new, changes = laravel_env.with_values(old, values)
+    return EnvSwitch(env_path, old, new, changes)
 
 
 def apply_env_switch(switch: EnvSwitch, now: datetime) -> Path:
     """Keep a timestamped copy of the old file beside it, then write the new one atomically with
     the old file's mode and owner. Refuses when the file changed since the diff was shown."""
-    with open(switch.path, encoding="utf-8") as handle:
-        if handle.read() != switch.old:
-            raise RuntimeError(f"{switch.path} changed since the diff was shown; look at it again")
+    if laravel_env.read_text(switch.path) != switch.old:
+        raise RuntimeError(f"{switch.path} changed since the diff was shown; look at it again")
     st = os.stat(switch.path)
     backup = switch.path.with_name(f"{switch.path.name}.bak-{now:%Y%m%d-%H%M%S}")
     shutil.copy2(switch.path, backup)
@@ -262,40 +239,201 @@ def run_reload(argv: list[str], cwd: Path | None, timeout: float = 120.0) -> tup
     return result.returncode, (result.stdout + result.stderr).strip()
 
 
-# --- the audit transcript ---
+# --- the session ---
 
 
-class AuditTranscript:
-    """Who, when, each step, each command, each result: appended and flushed as it happens, so an
-    interrupted session still leaves its record."""
+@dataclass
+class Verification:
+    comparison: list[Comparison]
+    source: str  # what the counts were compared with, in words
 
-    def __init__(self, reports_dir: Path, now: datetime) -> None:
-        reports_dir.mkdir(parents=True, exist_ok=True)
-        self.path = reports_dir / f"dr-{now:%Y%m%d-%H%M%S}.md"
-        who = getpass.getuser()
-        if os.environ.get("SUDO_USER"):
-            who += f" (sudo from {os.environ['SUDO_USER']})"
-        if os.environ.get("SSH_CONNECTION"):
-            who += f", ssh from {os.environ['SSH_CONNECTION'].split()[0]}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self.write(f"# DR session {now:%Y-%m-%d %H:%M:%S}\n\noperator: {who}\n")
+    @property
+    def differences(self) -> list[Comparison]:
+        return [c for c in self.comparison if not c.ok]
 
-    def write(self, text: str) -> None:
-        if self._fd < 0:
-            return
-        os.write(self._fd, (text.rstrip("\n") + "\n").encode("utf-8", errors="replace"))
-        os.fsync(self._fd)
 
-    def step(self, title: str, when: datetime | None = None) -> None:
-        self.write(f"\n## {(when or datetime.now()):%H:%M:%S} {title}\n")
+class DRSession:
+    """One DR session: what was picked and decided, and the audit transcript of it all."""
 
-    def command(self, text: str) -> None:
-        self.write(f"- run: `{text}`")
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.settings = settings
+        self.transcript = Transcript(settings.reports_dir, now)
+        self.row: DumpRow | None = None
+        self.server: ServerConfig | None = None
+        self.database: str | None = None
+        self.report: TargetReport | None = None
+        self.created_database = False
+        self.import_attempted = False
+        self.imported = False
+        self.verification: Verification | None = None
+        self.switch: EnvSwitch | None = None
+        self.env_backup: str | None = None
 
-    def result(self, text: str) -> None:
-        self.write(f"- result: {text}")
+    # step 1
+    def check_dump(self, row: DumpRow, on_read=None, *, record: bool = True) -> str:
+        import time
 
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        started = time.monotonic()
+        status = check_dump(self.settings, row, on_read)
+        if record:
+            self.transcript.command(f"sha256 {row.dump.path} ({time.monotonic() - started:.1f} s)")
+            self.transcript.result(f"{row.dump.name}: sha256 {status}")
+        return status
+
+    def pick(self, row: DumpRow) -> None:
+        if row.sha != "OK":
+            raise ValueError(f"{row.dump.name}: sha256 {row.sha}: it cannot be picked")
+        self.row = row
+        self.transcript.step("step 1: dump picked")
+        self.transcript.result(
+            f"{row.dump.name} ({row.dump.size} bytes), sha256 OK against {row.dump.name}.sha256; verify log: "
+            + (f"{row.verify.path.name} result {row.verify.result}" if row.verify else "none"))
+
+    # step 2
+    def check_target(self, server: ServerConfig, database: str) -> TargetReport:
+        report = check_target(server, database, self.settings.db_name)
+        self.transcript.step("step 2: target checked")
+        self.transcript.command(f"connect {server.describe()}; information_schema; SHOW GRANTS")
+        self.transcript.result(report.summary)
+        self.report = report
+        return report
+
+    def create_target(self, server: ServerConfig, database: str) -> TargetReport:
+        sql = execute(server, create_sql(database))
+        self.transcript.command(sql)
+        self.transcript.result("created")
+        self.created_database = True
+        return self.check_target(server, database)
+
+    def use_target(self, server: ServerConfig, database: str, typed: str = "") -> None:
+        """Go on with this target; a non-empty or production one only with its name typed exactly."""
+        report = self.report
+        if report is None or report.database != database or report.server != server.describe():
+            raise ValueError("check the target first")
+        if report.refused:
+            raise ValueError(report.refused)
+        if not report.exists:
+            raise ValueError(f"`{database}` does not exist: create it first")
+        if report.needs_typed_name and typed != database:
+            raise ValueError(f"type `{database}` exactly to restore into it")
+        self.server, self.database = server, database
+        if report.needs_typed_name:
+            self.transcript.result(f"operator typed `{database}` to restore into it")
+
+    # step 3
+    def import_job(self, strip_definer: bool):
+        from .jobs.restore import RestoreJob
+
+        return RestoreJob(self.settings, self.server, self.row.dump, self.database, strip_definer)
+
+    def import_started(self, plan: list[str]) -> None:
+        self.import_attempted = True
+        self.transcript.step("step 3: import")
+        for line in plan:
+            self.transcript.command(line)
+
+    def import_finished(self, event: Finished) -> None:
+        if event.ok:
+            self.imported = True
+            self.transcript.result(event.summary)
+        elif event.cancelled:
+            self.transcript.result("cancelled by the operator")
+        else:
+            self.transcript.result(f"FAILED: {event.error}")
+
+    @property
+    def holds_partial_import(self) -> bool:
+        return self.import_attempted and not self.imported and self.database is not None
+
+    def drop_target(self) -> None:
+        """DROP the database the operator named and confirmed (a half-imported target)."""
+        sql = execute(self.server, drop_sql(self.database))
+        self.transcript.command(sql)
+        self.transcript.result("dropped")
+        self.created_database = False
+        self.import_attempted = False
+
+    def keep_partial(self) -> None:
+        self.transcript.result(f"operator kept the partial `{self.database}`")
+
+    # step 4
+    def verify_target(self) -> Verification:
+        tables, rows = count_tables(self.server, self.database, self.settings.critical_tables)
+        dump = self.row.dump
+        log = BackupTree(self.settings.backup_base).verify_log_for(dump)
+        if log is None:
+            source = (f"No verify log exists for {dump.name}: the counts cannot be compared, only checked "
+                      "(tables exist, critical tables present).")
+        elif not log.ok:
+            source = f"The only verify log of this dump ({log.path.name}) says {log.result}: counts not compared."
+        else:
+            source = f"Compared with {log.path.name} (result OK)."
+        self.verification = Verification(compare(log, tables, rows), source)
+        self.transcript.step("step 4: verify")
+        self.transcript.result(source)
+        for c in self.verification.comparison:
+            self.transcript.result(c.text)
+        return self.verification
+
+    def accept_differences(self) -> None:
+        self.transcript.result("operator went on despite the differences")
+
+    # step 5
+    def env_values(self) -> dict[str, str]:
+        """Which .env keys change: the host (or socket), the port when it differs, the database."""
+        current = laravel_env.read(self.settings.crm_env)
+        values = {}
+        if self.server.socket is not None:
+            values["DB_SOCKET"] = str(self.server.socket)
+        else:
+            values["DB_HOST"] = self.server.host
+            if current.get("DB_PORT", "3306") != str(self.server.port):
+                values["DB_PORT"] = str(self.server.port)
+        if current.get("DB_DATABASE") != self.database:
+            values["DB_DATABASE"] = self.database
+        return values
+
+    def plan_switch(self) -> EnvSwitch | None:
+        """The .env change, None when OPS_CRM_ENV is not set (the operator is told what to change)."""
+        if self.settings.crm_env is None:
+            self.transcript.step("step 5: switch the application")
+            self.transcript.result("no OPS_CRM_ENV: the operator was told what to change")
+            return None
+        self.switch = plan_env_switch(self.settings.crm_env, self.env_values())
+        return self.switch
+
+    def manual_switch_text(self) -> str:
+        target = f"socket {self.server.socket}" if self.server.socket else f"{self.server.host}:{self.server.port}"
+        return (f"OPS_CRM_ENV is not set, so the wizard does not know the CRM's .env. Set DB_HOST to {target} and "
+                f"DB_DATABASE to {self.database} in it yourself, then clear the config cache (php artisan config:clear).")
+
+    def apply_switch(self, now: datetime) -> Path:
+        backup = apply_env_switch(self.switch, now)
+        self.env_backup = str(backup)
+        self.transcript.step("step 5: switch the application")
+        self.transcript.command(f"cp -p {self.switch.path} {backup}")
+        self.transcript.result("changed: " + ", ".join(
+            f"{k}={laravel_env.MASK if laravel_env.is_secret_key(k) else new}"
+            for k, (_, new) in self.switch.changes.items()))
+        return backup
+
+    def reload(self) -> tuple[int, str]:
+        command = list(self.settings.reload_command)
+        code, output = run_reload(command, self.settings.crm_env.parent)
+        self.transcript.command(shown(command))
+        self.transcript.result(f"exit {code}: {output[-500:]}")
+        return code, output
+
+    # step 6
+    def post_audit_job(self):
+        from .jobs.verify import VerifyJob
+
+        return VerifyJob(self.settings)
+
+    def post_audit_finished(self, event: Finished) -> None:
+        self.transcript.step("step 6: post-audit verify restore")
+        self.transcript.result(event.summary if event.ok else f"FAILED: {event.error}")
+
+    def close(self, state: str) -> None:
+        self.transcript.step(f"session {state}")
+        self.transcript.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 
@@ -48,7 +48,8 @@ class Finished:
     duration_s: float = 0.0
     next_step: str | None = None  # the runbook step to take after a failure
     stderr_tail: str = ""
-    result: dict[str, Any] = field(default_factory=dict)  # paths, counts: for reports and tests
+    result: Any = None  # the job's typed result (a dataclass: paths, counts), also on a failure
+    warnings: tuple[str, ...] = ()  # what went wrong besides the result, e.g. a scratch DROP that failed
 
 
 Event = Union[Started, Phase, Progress, Output, Finished]

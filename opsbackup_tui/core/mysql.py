@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .proc import child_env
 from .settings import Secret, Settings
 
 
 class DatabaseError(Exception):
-    """A database problem explained for an operator (what failed, what to do)."""
+    """A database problem explained for an operator (what failed, what to do); `code`: the server's
+    error number, when it gave one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,29 @@ def dump_program() -> str:
     return found
 
 
+_answers: dict[tuple[str, str], str] = {}
+
+
+def _ask(program: str, flag: str) -> str:
+    """What `program flag` prints, asked once per process. Like every child: no password in its
+    environment (MYSQL_PWD, OPS_DB_PASSWORD…)."""
+    if (program, flag) not in _answers:
+        result = subprocess.run([program, flag], capture_output=True, text=True, check=False,
+                                stdin=subprocess.DEVNULL, errors="replace", env=child_env())
+        _answers[program, flag] = result.stdout + result.stderr
+    return _answers[program, flag]
+
+
+def program_flavour(program: str) -> str:
+    """'mariadb' or 'mysql', from `--version` (Debian's mysqldump is MariaDB's)."""
+    return "mariadb" if "mariadb" in _ask(program, "--version").lower() else "mysql"
+
+
+def client_capabilities(program: str) -> tuple[str, bool]:
+    """(flavour, has --sandbox) of a mysql client."""
+    return program_flavour(program), "--sandbox" in _ask(program, "--help")
+
+
 def connect(server: ServerConfig, database: str | None = None, timeout: float = 10.0):
     """A pymysql connection (blocking: threads only). Errors become DatabaseError with a next step."""
     import pymysql
@@ -137,11 +167,15 @@ def connect(server: ServerConfig, database: str | None = None, timeout: float = 
     try:
         return pymysql.connect(**kwargs)
     except pymysql.err.OperationalError as exc:
-        raise DatabaseError(explain_error(exc, server)) from None
+        raise DatabaseError(explain_error(exc, server), _code(exc)) from None
+
+
+def _code(exc: Exception) -> int | None:
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
 
 
 def explain_error(exc: Exception, server: ServerConfig) -> str:
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    code = _code(exc)
     if code in (1045, 1698):
         return (f"access denied for {server.describe()}: check OPS_DB_USER and the password "
                 "(OPS_DB_PASSWORD_FILE)")
@@ -164,7 +198,7 @@ def explained(server: ServerConfig) -> Iterator[None]:
     try:
         yield
     except pymysql.err.MySQLError as exc:
-        raise DatabaseError(explain_error(exc, server)) from None
+        raise DatabaseError(explain_error(exc, server), _code(exc)) from None
 
 
 def execute(server: ServerConfig, sql: str) -> str:
@@ -181,3 +215,23 @@ def execute(server: ServerConfig, sql: str) -> str:
 
 def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def count_tables(server: ServerConfig, database: str, critical: tuple[str, ...]) -> tuple[int, dict[str, int | None]]:
+    """(tables in information_schema, rows per critical table; None where the table is missing)."""
+    with explained(server):
+        conn = connect(server)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,))
+                names = {row[0] for row in cur.fetchall()}
+                rows: dict[str, int | None] = {}
+                for table in critical:
+                    if table in names:
+                        cur.execute(f"SELECT COUNT(*) FROM {quote_ident(database)}.{quote_ident(table)}")
+                        rows[table] = int(cur.fetchone()[0])
+                    else:
+                        rows[table] = None
+        finally:
+            conn.close()
+    return len(names), rows

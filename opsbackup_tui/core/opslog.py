@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
+from .fmt import printable
 
 CHANNEL = "opsbackup"
 ALERT_LEVELS = frozenset({"ERROR", "CRITICAL", "ALERT", "EMERGENCY"})
@@ -44,6 +45,10 @@ class LogLine:
     def is_alert(self) -> bool:
         if self.level is None:
             return bool(_FAIL_RE.search(self.raw))
+        if self.channel == CHANNEL:
+            # Our own lines say what they are in their level and fields: an INFO summary that
+            # mentions FAIL (the evaluation's "verify_restore FAIL") is no alert.
+            return self.level in ALERT_LEVELS or (isinstance(self.context, dict) and self.context.get("event") == "alert")
         return self.level in ALERT_LEVELS or bool(_FAIL_RE.search(self.message))
 
 
@@ -66,7 +71,8 @@ def _split_trailing_json(text: str) -> tuple[str, Any]:
 
 
 def parse_line(raw: str) -> LogLine:
-    raw = raw.rstrip("\r\n")
+    """One line, parsed; control characters made printable (a log line must not drive a terminal)."""
+    raw = printable(raw.rstrip("\r\n"))
     match = _LINE_RE.fullmatch(raw)
     if not match:
         return LogLine(raw=raw, message=raw)
@@ -165,8 +171,18 @@ def load_ack(state_dir: Path, log_path: Path) -> Ack | None:
         return None
 
 
+def _load_acks(state_dir: Path) -> dict:
+    try:
+        with open(_ack_file(state_dir), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def acknowledge(state_dir: Path, log_path: Path, now: float, offset: int | None = None) -> Ack:
-    """Mark everything up to `offset` (default: the current end) as seen."""
+    """Mark everything up to `offset` (default: the current end) as seen; the acknowledgement it
+    replaces is kept for undo_acknowledge."""
     fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
@@ -174,17 +190,32 @@ def acknowledge(state_dir: Path, log_path: Path, now: float, offset: int | None 
         ack = Ack(st.st_ino, offset, _fingerprint(fd, offset), now)
     finally:
         os.close(fd)
-    path = _ack_file(state_dir)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    data[str(log_path)] = {"inode": ack.inode, "offset": ack.offset, "fingerprint": ack.fingerprint, "at": ack.at}
-    write_atomic(path, json.dumps(data), mode=0o600)
+    data = _load_acks(state_dir)
+    key = str(log_path)
+    entry = {"inode": ack.inode, "offset": ack.offset, "fingerprint": ack.fingerprint, "at": ack.at}
+    previous = data.get(key)
+    if isinstance(previous, dict):
+        previous.pop("previous", None)
+        entry["previous"] = previous
+    data[key] = entry
+    write_atomic(_ack_file(state_dir), json.dumps(data), mode=0o600)
     return ack
+
+
+def undo_acknowledge(state_dir: Path, log_path: Path) -> Ack | None:
+    """Take the last acknowledgement back (the one before it counts again); None: nothing to undo."""
+    data = _load_acks(state_dir)
+    key = str(log_path)
+    entry = data.get(key)
+    if not isinstance(entry, dict):
+        return None
+    previous = entry.get("previous")
+    if isinstance(previous, dict):
+        data[key] = previous
+    else:
+        del data[key]
+    write_atomic(_ack_file(state_dir), json.dumps(data), mode=0o600)
+    return load_ack(state_dir, log_path) or Ack(0, 0, "", 0.0)
 
 
 @dataclass(frozen=True)
@@ -195,6 +226,19 @@ class AlertScan:
     end: int
     window_cut: bool  # the acknowledged position lies before the window: older alerts were not counted
     acknowledged: bool
+    oldest: LogLine | None = None
+
+    def words(self) -> str:
+        """'5 alerts from 09:14 to 14:02' (with the date when they span days), 'no alerts'."""
+        if not self.count:
+            return "no alerts"
+        what = f"{self.count} alert{'s' if self.count != 1 else ''}"
+        first = self.oldest.time if self.oldest else None
+        last = self.newest.time if self.newest else None
+        if first is None or last is None:
+            return what
+        fmt = "%H:%M" if first.date() == last.date() else "%Y-%m-%d %H:%M"
+        return f"{what} up to {last:{fmt}}" if first == last else f"{what} from {first:{fmt}} to {last:{fmt}}"
 
 
 def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan:
@@ -219,6 +263,7 @@ def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan
         data = data.split(b"\n", 1)[1]
     count = 0
     newest: LogLine | None = None
+    oldest: LogLine | None = None
     line_end = -1
     for match in _CANDIDATE_RE.finditer(data):
         if match.start() < line_end:
@@ -231,4 +276,6 @@ def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan
         if line.is_alert:
             count += 1
             newest = line
-    return AlertScan(count, newest, start, end, start > since, since > 0)
+            oldest = oldest or line
+    return AlertScan(count, newest, start, end, start > since, since > 0, oldest)
+

@@ -4,6 +4,7 @@ UI's imports (Prefetch), so the checklist is ready when the screen mounts."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import select
@@ -12,12 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .artefacts.tree import BackupTree
 from .checks import CheckResult, run_checks
+from .jobs import KINDS
 from .locks import LockBusy, peek
 from .settings import Settings
-from .tree import BackupTree
 
-JOB_KINDS = ("db_backup", "snapshot", "verify", "report")
 SPARK_DUMPS = 30
 
 
@@ -29,13 +30,11 @@ class Overview:
 
 
 def collect_overview(settings: Settings, now: float) -> Overview:
-    results = run_checks(settings, now=now)
-    sizes = []
-    for dump in BackupTree(settings.backup_base).iter_dumps():
-        sizes.append(dump.size)
-        if len(sizes) == SPARK_DUMPS:
-            break
-    busy = [held for kind in JOB_KINDS if (held := peek(settings.backup_base, kind)) and held.pid != os.getpid()]
+    """One scan of the tree for all of it."""
+    tree = BackupTree(settings.backup_base)
+    results = run_checks(settings, now=now, tree=tree)
+    sizes = [dump.size for dump in itertools.islice(tree.valid_dumps(), SPARK_DUMPS)]
+    busy = [held for kind in KINDS if (held := peek(settings.backup_base, kind.name)) and held.pid != os.getpid()]
     return Overview(results, list(reversed(sizes)), busy)
 
 

@@ -59,6 +59,8 @@ class PlainJobRenderer:
                 self._line(event.job, f"OK in {event.duration_s:.1f} s: {event.summary}")
             elif event.cancelled:
                 self._line(event.job, f"CANCELLED after {event.duration_s:.1f} s")
+            elif event.busy:
+                self._line(event.job, f"BUSY: {event.error}; not started twice")
             else:
                 self._line(event.job, f"FAIL: {event.error}")
                 if event.next_step:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
 from collections import deque
 from typing import Callable, Iterable, Sequence
+
+from .fmt import printable
 
 CHUNK = 1024 * 1024
 
@@ -48,15 +51,22 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def compressor() -> list[str]:
+    """pigz where it is installed (both cores), else gzip; level 6, to stdout."""
+    pigz = shutil.which("pigz")
+    return [pigz, "-c", "-6"] if pigz else [shutil.which("gzip") or "gzip", "-c", "-6"]
+
+
 def shown(argv: Sequence[str]) -> str:
     """A command line for people: quoted as a shell would need it (it is never run by a shell)."""
     return shlex.join(str(arg) for arg in argv)
 
 
 class LineCollector(threading.Thread):
-    """Drains one pipe so the child never blocks on it; keeps a bounded, redacted tail."""
+    """Drains one pipe so the child never blocks on it; keeps a bounded, redacted, printable tail.
+    `redact` may also drop a line (return None): a filter for output that can hold customer data."""
 
-    def __init__(self, pipe, redact: Callable[[str], str], on_line: Callable[[str], None] | None = None,
+    def __init__(self, pipe, redact: Callable[[str], str | None], on_line: Callable[[str], None] | None = None,
                  keep: int = 200) -> None:
         super().__init__(daemon=True, name="stderr-drain")
         self._pipe = pipe
@@ -88,6 +98,9 @@ class LineCollector(threading.Thread):
 
     def _add(self, raw: bytes) -> None:
         line = self._redact(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        if line is None:
+            return
+        line = printable(line)
         self.lines.append(line)
         if self._on_line is not None:
             self._on_line(line)
@@ -100,7 +113,7 @@ class LineCollector(threading.Thread):
 class Child:
     """One subprocess in its own session (process group), never through a shell."""
 
-    def __init__(self, argv: Sequence[str], *, redact: Callable[[str], str],
+    def __init__(self, argv: Sequence[str], *, redact: Callable[[str], str | None],
                  on_line: Callable[[str], None] | None = None, stdin=subprocess.DEVNULL,
                  stdout=subprocess.PIPE, env: dict[str, str] | None = None, pass_fds: Sequence[int] = (),
                  first_signal: int = signal.SIGTERM, cwd: str | None = None) -> None:

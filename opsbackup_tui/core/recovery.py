@@ -5,23 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .tree import BackupTree, Dump, VerifyLog
-
-
-def find_verify_log(tree: BackupTree, dump: Dump, digest: str | None = None) -> VerifyLog | None:
-    """The newest OK verify log of this dump, matched by name or by sha256."""
-    digest = digest or dump.expected_sha256()
-    fallback = None
-    for entry in tree.iter_verify_logs():
-        try:
-            log = VerifyLog.read(entry.path)
-        except OSError:
-            continue
-        if log.dump == dump.name or (digest and log.dump_sha256 == digest):
-            if log.ok:
-                return log
-            fallback = fallback or log
-    return fallback
+from .artefacts.verifylogs import VerifyLog
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,18 @@ class Secret:
 # --- value parsers: each takes the raw text and returns the value or raises ValueError(why) ---
 
 
-def _positive_int(raw: str) -> int:
+def _int_in(raw: str, low: int, high: int, what: str, bounds: str) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ValueError("not a whole number") from None
-    if value <= 0:
-        raise ValueError("must be greater than 0")
+        raise ValueError(f"not a {what}") from None
+    if not low <= value <= high:
+        raise ValueError(bounds)
     return value
+
+
+def _positive_int(raw: str) -> int:
+    return _int_in(raw, 1, 2**63, "whole number", "must be greater than 0")
 
 
 def _positive_float(raw: str) -> float:
@@ -100,13 +104,7 @@ def _bool(raw: str) -> bool:
 
 
 def _port(raw: str) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ValueError("not a port number") from None
-    if not 1 <= value <= 65535:
-        raise ValueError("a port must be between 1 and 65535")
-    return value
+    return _int_in(raw, 1, 65535, "port number", "a port must be between 1 and 65535")
 
 
 def _path(raw: str) -> Path:
@@ -158,6 +156,14 @@ def _url(raw: str) -> str:
     return text
 
 
+def _server_url(raw: str) -> str:
+    text = _url(raw).rstrip("/")
+    if "@" in text.split("/", 3)[2]:
+        # It would be shown in the help, errors and the fleet screen.
+        raise ValueError("holds credentials (user@host); give a URL without them")
+    return text
+
+
 def _argv(raw: str) -> tuple[str, ...]:
     import shlex
 
@@ -202,6 +208,7 @@ class Var:
     doc: str
     secret: bool = False
     crm_env: str | None = None  # the Laravel .env key that can supply it
+    must_be: str | None = None  # "dir" or "file": what the path must be when it exists
 
 
 def _default_state_dir() -> Path:
@@ -212,7 +219,7 @@ def _default_state_dir() -> Path:
 
 VARS: tuple[Var, ...] = (
     Var("backup_base", ("OPS_BACKUP_BASE",), _path, Path("/srv/backups/crm"),
-        "Root of the backup tree (db/, snapshots/, verify/, reports/)."),
+        "Root of the backup tree (db/, snapshots/, verify/, reports/).", must_be="dir"),
     Var("db_dump_stale_min", ("OPS_DB_DUMP_STALE_MIN",), _positive_int, 1560,
         "Minutes after which the newest dump is STALE (26 h: one missed nightly run)."),
     Var("db_dump_fail_min", ("OPS_DB_DUMP_FAIL_MIN",), _positive_int, 2880,
@@ -231,14 +238,15 @@ VARS: tuple[Var, ...] = (
     Var("db_user", ("OPS_DB_USER",), _text, None, "The user the jobs connect as.",
         crm_env="DB_USERNAME"),
     Var("db_password_file", ("OPS_DB_PASSWORD_FILE",), _path, None,
-        "A file holding the DB password (preferred over OPS_DB_PASSWORD)."),
+        "A file holding the DB password (preferred over OPS_DB_PASSWORD).", must_be="file"),
     Var("db_password", ("OPS_DB_PASSWORD",), _secret, None,
         "The DB password (a secret; prefer OPS_DB_PASSWORD_FILE).", secret=True,
         crm_env="DB_PASSWORD"),
     Var("db_name", ("OPS_DB_NAME",), _identifier, None,
         "The CRM database: the one that is dumped, never written by verify.", crm_env="DB_DATABASE"),
     Var("crm_env", ("OPS_CRM_ENV",), _path, None,
-        "Path of the CRM's Laravel .env: fills DB settings not given otherwise; the DR wizard edits its DB_HOST."),
+        "Path of the CRM's Laravel .env: fills DB settings not given otherwise; the DR wizard edits its DB_HOST.",
+        must_be="file"),
     Var("critical_tables", ("OPS_CRITICAL_TABLES",), _table_list, ("users", "contacts", "opportunities"),
         "Comma list of tables whose rows are counted by verify and DR."),
     Var("log_path", ("OPS_LOG_PATH",), _path, None,
@@ -256,14 +264,14 @@ VARS: tuple[Var, ...] = (
     Var("uploads_path", ("CRM_UPLOADS_PATH",), _path, None, "The uploads directory that restic snapshots."),
     Var("restic_repository", ("RESTIC_REPOSITORY", "RESTIC_REPO"), _text, None, "The restic repository."),
     Var("restic_password_file", ("RESTIC_PASSWORD_FILE",), _path, None,
-        "A file holding the restic password (preferred over RESTIC_PASSWORD)."),
+        "A file holding the restic password (preferred over RESTIC_PASSWORD).", must_be="file"),
     Var("restic_password", ("RESTIC_PASSWORD",), _secret, None,
         "The restic password (a secret; prefer RESTIC_PASSWORD_FILE).", secret=True),
     Var("free_space_factor", ("OPS_FREE_SPACE_FACTOR",), _factor, 1.5,
         "The DB backup refuses to start unless db/ has this many times the last dump's size free."),
     Var("refresh_s", ("OPS_REFRESH_S",), _positive_int, 30, "Seconds between checklist refreshes in the UI."),
     Var("state_dir", ("OPS_STATE_DIR",), _path, None,
-        "Where acknowledgements and alert state are kept. Default: the platformdirs user state dir."),
+        "Where acknowledgements and alert state are kept. Default: the platformdirs user state dir.", must_be="dir"),
     Var("reload_command", ("OPS_RELOAD_COMMAND",), _argv, None,
         "The CRM's reload command run by the DR wizard after switching .env, e.g. `php artisan config:clear` "
         "(run in the .env's folder, never through a shell)."),
@@ -273,6 +281,14 @@ VARS: tuple[Var, ...] = (
         "The monthly `restic check` also reads this part of the data, e.g. 10% or 1/12 (--read-data-subset)."),
     Var("legacy_paths", ("OPS_LEGACY_PATHS",), _path_list, (),
         "Extra folders (separated by ':') searched for legacy dumps by `opsbackup migrate`."),
+    Var("site", ("OPS_SITE",), _text, None,
+        "The `site` label of every `status --prom` series: which CRM this backup host serves. Default: the host name."),
+    Var("prometheus_url", ("OPS_PROMETHEUS_URL",), _server_url, None,
+        "The Prometheus server that scrapes every backup host's textfile: `opsbackup fleet` and `f` in the UI read it."),
+    Var("prometheus_timeout_s", ("OPS_PROMETHEUS_TIMEOUT_S",), _positive_float, 5.0,
+        "Seconds one fleet refresh may take in all (every query to the Prometheus server)."),
+    Var("fleet_stale_min", ("OPS_FLEET_STALE_MIN",), _positive_int, 15,
+        "Minutes after which a host whose textfile was not rewritten is shown as stopped updating."),
     Var("import_jobs", ("OPS_IMPORT_JOBS",), _import_jobs, _default_import_jobs(),
         "mysql clients that import a dump's tables at once (verify, drill, monthly, DR); views, routines, "
         "triggers and events follow on one more. Default: the number of cores, at most 8; 1 imports the "
@@ -318,25 +334,19 @@ class Settings:
     restore_root: Path | None
     restic_check_subset: str | None
     legacy_paths: tuple[Path, ...]
+    site: str
+    prometheus_url: str | None
+    prometheus_timeout_s: float
+    fleet_stale_min: int
     import_jobs: int
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
-    @property
-    def db_dir(self) -> Path:
-        return self.backup_base / "db"
-
-    @property
-    def snapshots_dir(self) -> Path:
-        return self.backup_base / "snapshots"
-
-    @property
-    def verify_dir(self) -> Path:
-        return self.backup_base / "verify"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.backup_base / "reports"
+    # The folders of the backup tree (SPEC).
+    db_dir = property(lambda self: self.backup_base / "db")
+    snapshots_dir = property(lambda self: self.backup_base / "snapshots")
+    verify_dir = property(lambda self: self.backup_base / "verify")
+    reports_dir = property(lambda self: self.backup_base / "reports")
 
     def describe(self) -> list[tuple[str, str, str, str]]:
         """(env var, value with secrets masked, source, doc) for every setting: for help and README."""
@@ -365,33 +375,14 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
-# A quoted value, then maybe a comment: DB_PASSWORD="p#ss word" # prod
-_LARAVEL_SINGLE = re.compile(r"'([^']*)'(?:\s+#.*)?")
-_LARAVEL_DOUBLE = re.compile(r'"((?:[^"\\]|\\.)*)"(?:\s+#.*)?')
-
-
-def read_laravel_env(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a Laravel .env: comments, `export`, single and double quotes."""
-    values: dict[str, str] = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            key = key.strip()
-            if key.startswith("export "):
-                key = key[len("export "):].strip()
-            value = value.strip()
-            single, double = _LARAVEL_SINGLE.fullmatch(value), _LARAVEL_DOUBLE.fullmatch(value)
-            if single:
-                value = single.group(1)
-            elif double:
-                value = re.sub(r'\\(["\\])', r"\1", double.group(1))
-            elif " #" in value:
-                value = value.split(" #", 1)[0].rstrip()
-            values[key] = value
-    return values
+def _check_kind(var: Var, value: Any, where: str) -> None:
+    """A path that exists must be what the setting needs: a backup base that is a file is named as such."""
+    if var.must_be is None or not isinstance(value, Path):
+        return
+    if var.must_be == "dir" and value.exists() and not value.is_dir():
+        raise ConfigError(where, f"{value} is a file, not a directory; point {var.env[0]} at a folder")
+    if var.must_be == "file" and value.is_dir():
+        raise ConfigError(where, f"{value} is a directory, not a file; point {var.env[0]} at a file")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -402,6 +393,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"is not valid TOML ({exc}); fix or remove the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 or remove it") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read ({exc.strerror}); fix its permissions or remove it") from None
     unknown = sorted(set(data) - set(VARS_BY_NAME))
@@ -416,6 +409,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _toml_text(var: Var, value: Any, where: str) -> str:
     """TOML gives typed values; turn them into the same text the environment would give."""
     if isinstance(value, bool):
+        if var.parse is not _bool:
+            # TOML's true is no number: `db_dump_stale_min = true` must not become 1 minute.
+            raise ConfigError(where, f"is {str(value).lower()}; expected {_EXPECTED.get(var.parse, 'a value')}. {_hint(var)}")
         return "1" if value else "0"
     if isinstance(value, (int, float, str)):
         return str(value)
@@ -470,6 +466,7 @@ def load_settings(
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    wheres: dict[str, str] = {}
 
     def resolve(var: Var) -> bool:
         if var.name in flags:
@@ -489,15 +486,20 @@ def load_settings(
             shown = "" if var.secret else f"={raw!r}"
             raise ConfigError(f"{where}{shown}", f"{exc}. {_hint(var)}") from None
         sources[var.name] = source
+        wheres[var.name] = where
         return True
 
     unresolved = [var for var in VARS if not resolve(var)]
 
+    for name, where in wheres.items():
+        _check_kind(VARS_BY_NAME[name], values[name], where)
     crm_env = values.get("crm_env")
     laravel: dict[str, str] = {}
     if crm_env is not None:
+        from . import laravel_env
+
         try:
-            laravel = read_laravel_env(crm_env)
+            laravel = laravel_env.read(crm_env)
         except OSError as exc:
             raise ConfigError("OPS_CRM_ENV", f"cannot read {crm_env} ({exc.strerror}); check the path") from None
     for var in unresolved:
@@ -531,9 +533,21 @@ def load_settings(
             values["log_path"] = values["backup_base"] / "ops.log"
     if values["state_dir"] is None:
         values["state_dir"] = _default_state_dir()
+        _check_kind(VARS_BY_NAME["state_dir"], values["state_dir"], "OPS_STATE_DIR (default)")
+    if values["site"] is None:
+        import socket
+
+        values["site"] = socket.gethostname()
 
     return Settings(**values, config_file=config_path, sources=sources)
 
+
+_EXPECTED = {
+    _positive_int: "a whole number", _positive_float: "a number", _factor: "a number", _port: "a port number",
+    _path: "a path", _text: "a text", _identifier: "a name", _table_list: "a list of tables", _url: "a URL",
+    _secret_url: "a URL", _subset: "a data subset", _argv: "a command line", _path_list: "a list of paths",
+    _secret: "a text",
+}
 
 _HINTS = {
     _positive_int: "Use a whole number greater than 0",
@@ -546,6 +560,7 @@ _HINTS = {
     _table_list: "Use a comma list such as users,contacts,opportunities",
     _url: "Use a full URL such as https://crm.example.com/crm/ops/metrics",
     _secret_url: "Use the full https://hooks.slack.com/... URL",
+    _server_url: "Use the server's address such as http://prometheus.internal:9090",
     _subset: "Use a percentage such as 10% or a fraction such as 1/12",
     _argv: "Use a command line such as: php artisan config:clear",
 }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import deque
 from typing import BinaryIO, Callable, Iterator
 
 READ_CHUNK = 1024 * 1024
@@ -171,11 +172,9 @@ class DumpGuard:
 
     def _observe(self, lined: bytes) -> None:
         self.tables += lined.count(_STRUCTURE)
-        last = None
-        for last in _TABLE.finditer(lined):
-            pass
-        if last is not None:
-            self.current_table = last.group(1).decode("utf-8", errors="replace").replace("``", "`")
+        newest = deque(_TABLE.finditer(lined), maxlen=1)
+        if newest:
+            self.current_table = newest[0].group(1).decode("utf-8", errors="replace").replace("``", "`")
 
     def _out(self, data: bytes) -> bytes:
         if data:

@@ -21,7 +21,9 @@ from textual.worker import get_current_worker
 
 from ..core.checks import CheckResult, overall
 from ..core.fmt import size_words
-from ..core.overview import JOB_KINDS, Overview, Prefetch, collect_overview
+from ..core.jobs import KINDS
+from ..core.opslog import parse_line
+from ..core.overview import Overview, Prefetch, collect_overview
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
 from ..widgets.theme import theme_colour
 
@@ -57,6 +59,7 @@ class DashboardScreen(Screen):
         Binding("u", "app.uploads", "Uploads"),
         Binding("m", "app.migrate", "Migrate"),
         Binding("c", "app.monthly", "Monthly"),
+        Binding("f", "app.fleet", "Fleet"),
         Binding("a", "acknowledge", "Ack alerts"),
         Binding("slash", "filter_log", "Filter log"),
         Binding("f5", "refresh_checks", "Refresh"),
@@ -198,9 +201,9 @@ class DashboardScreen(Screen):
         self.query_one("#trend-label").update(label)
         jobs = self.query_one("#jobs")
         held = {b.kind for b in busy}
-        for kind in JOB_KINDS:
-            if kind not in held:
-                jobs.clear_elsewhere(kind)
+        for kind in KINDS:
+            if kind.name not in held:
+                jobs.clear_elsewhere(kind.name)
         for b in busy:
             if b.kind not in self.app.running:
                 jobs.show_elsewhere(b)
@@ -242,7 +245,7 @@ class DashboardScreen(Screen):
 
     def _log_lines(self, lines: list[str]) -> None:
         self.query_one("#log").add_lines(lines)
-        if any(("FAIL" in line or "ALERT" in line or "ERROR" in line) for line in lines):
+        if any(parse_line(line).is_alert for line in lines):
             self.action_refresh_checks()
 
     def action_filter_log(self) -> None:

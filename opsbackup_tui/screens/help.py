@@ -9,6 +9,7 @@ from ..core.settings import Settings
 KEYS = [
     ("?", "this help"), ("q / ctrl+q", "quit (asks first while jobs run; cancels them properly)"),
     ("d", "DB backup"), ("s", "uploads snapshot"), ("v", "verify restore"), ("r", "report"),
+    ("f", "the fleet: every backup host Prometheus knows (when OPS_PROMETHEUS_URL is set)"),
     ("a", "acknowledge the alerts in ops.log"), ("/", "filter the log (escape clears)"),
     ("F5 / ctrl+r", "refresh the checklist now"), ("ctrl+p", "command palette"), ("escape", "back / cancel a dialog"),
 ]

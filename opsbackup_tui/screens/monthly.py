@@ -3,25 +3,21 @@ flagged points, and the history of past monthly reports."""
 
 from __future__ import annotations
 
-import json
-import re
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Static
 
+from ..core.artefacts.reports import monthly_history
+from ..core.artefacts.tree import BackupTree
 from ..core.events import Finished
 from ..core.jobs.monthly import MonthlyJob
-from ..core.tree import BackupTree
 from ..core.trend import size_trend
 from ..widgets.sizechart import SizeChart
 from .confirm import ConfirmScreen
 from .jobscreen import JobScreen
 from .viewer import MarkdownScreen
-
-_MARK = re.compile(r"<!-- opsbackup:monthly (\{.*\}) -->")
 
 
 class MonthlyScreen(JobScreen):
@@ -55,33 +51,23 @@ class MonthlyScreen(JobScreen):
     @work(thread=True, group="monthly-load", exclusive=True, exit_on_error=False)
     def _load(self) -> None:
         settings = self.app.settings
-        tree = BackupTree(settings.backup_base)
-        dumps = list(tree.iter_dumps())
+        dumps = list(BackupTree(settings.backup_base).valid_dumps())
         points = size_trend([(d.name, d.size) for d in reversed(dumps)])
-        reports = []
-        for path in sorted(settings.reports_dir.glob("monthly-*.md"), reverse=True):
-            try:
-                text = path.read_text(errors="replace")
-            except OSError:
-                continue
-            match = _MARK.search(text)
-            data = json.loads(match.group(1)) if match else {}
-            reports.append((path, text, data))
-        self.app.call_from_thread(self._show, points, reports)
+        self.app.call_from_thread(self._show, points, monthly_history(settings.reports_dir))
 
     def _show(self, points, reports) -> None:
         self.query_one(SizeChart).set_points(points)
         self.reports = reports
         table = self.query_one("#history", DataTable)
         table.clear()
-        for path, _, data in reports:
-            ok = data.get("ok")
+        for report in reports:
+            ok = report.ok
             result = Text("PASS" if ok else "FAIL" if ok is False else "?", style="bold green" if ok else "bold red")
-            table.add_row(path.name, result, str(data.get("seed", "?")))
+            table.add_row(report.path.name, result, "?" if report.seed is None else str(report.seed))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        path, text, _ = self.reports[event.cursor_row]
-        self.app.push_screen(MarkdownScreen(f"Monthly report · {path}", text))
+        report = self.reports[event.cursor_row]
+        self.app.push_screen(MarkdownScreen(f"Monthly report · {report.path}", report.text))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "run":
@@ -97,8 +83,8 @@ class MonthlyScreen(JobScreen):
 
     def job_finished(self, event: Finished) -> None:
         self.query_one("#run", Button).disabled = False
-        items = event.result.get("items", [])
+        items = event.result.items if event.result is not None else []
         if items:
             self.query_one("#items", Static).update(Text("\n".join(
-                f"{'PASS' if i['ok'] else 'FAIL'}  {i['name']}: {i['summary']}" for i in items)))
+                f"{'PASS' if i.ok else 'FAIL'}  {i.name}: {i.summary}" for i in items)))
         self._load()

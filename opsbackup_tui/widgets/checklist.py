@@ -17,6 +17,15 @@ STATUS_VARIABLE = {
 }
 
 
+# The key that fixes a check (core says which job; the UI says which key).
+FIX_KEYS = {"db_backup": "d", "snapshot": "s", "verify": "v", "acknowledge": "a"}
+
+
+def detail_with_fix(result: CheckResult) -> str:
+    key = FIX_KEYS.get(result.fix or "")
+    return f"{result.detail} · press {key}" if key else result.detail
+
+
 class ChecklistTable(DataTable):
     DEFAULT_CSS = """
     ChecklistTable {
@@ -45,7 +54,7 @@ class ChecklistTable(DataTable):
                 Text(r.status.value, style=f"bold {colour}".strip()),
                 age_words(r.age_seconds),
                 age_words(r.threshold_seconds) if r.threshold_seconds is not None and r.age_seconds is not None else "",
-                Text(r.detail),
+                Text(detail_with_fix(r)),
                 key=r.id,
             )
         if results:

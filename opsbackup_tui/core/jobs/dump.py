@@ -2,28 +2,30 @@
 
 The dump's stdout passes through us (to see table names and the `-- Dump completed` trailer) into
 the compressor; its output is hashed and written to `full-….sql.gz.partial` (0600). Only when both
-programs exited 0 and the trailer is there: fsync, chmod 0640, rename, `.sha256` (atomic), fsync
-the folder. Any failure or cancel removes the partial file: no `full-*` file is left behind.
+programs exited 0 and the trailer is there is it published (core.artefacts.dumps.publish). Any
+failure or cancel removes the partial file: no `full-*` file is left behind; the partial file of a
+killed run (SIGKILL leaves no chance) is removed by the next run, which holds the lock, and logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..atomic import fsync_dir, write_atomic
+from ..artefacts.dumps import PARTIAL_SUFFIX, SHA_SUFFIX, dump_name, publish, remove_leftovers
 from ..events import Progress
 from ..fmt import size_words
-from ..mysql import DatabaseError, ServerConfig, connect, defaults_file, dump_program
-from ..proc import CHUNK, Child, child_env, run_blocking, shown, write_all
+from ..mysql import DatabaseError, connect, defaults_file, dump_program, program_flavour
+from ..proc import CHUNK, Child, compressor, run_blocking, shown, write_all
 from ..sqlstream import ends_with_trailer
-from ..tree import BackupTree, format_stamp
 from .base import Job, JobContext, JobError, Outcome, Rate
 
 DUMP_FLAGS = ("--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob",
@@ -31,18 +33,13 @@ DUMP_FLAGS = ("--single-transaction", "--quick", "--routines", "--triggers", "--
 _TABLE = re.compile(rb"\n-- Table structure for table `((?:[^`\n]|``)+)`")
 
 
-def detect_flavour(program: str) -> str:
-    """'mariadb' or 'mysql', from `--version` (Debian's mysqldump is MariaDB's)."""
-    out = subprocess.run([program, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         check=False, errors="replace", env=child_env())
-    return "mariadb" if "mariadb" in (out.stdout + out.stderr).lower() else "mysql"
-
-
-def compressor() -> list[str]:
-    pigz = shutil.which("pigz")
-    if pigz:
-        return [pigz, "-c", "-6"]
-    return [shutil.which("gzip") or "gzip", "-c", "-6"]
+@dataclass
+class DumpResult:
+    path: str
+    sha256: str
+    size: int
+    tables: int
+    flavour: str
 
 
 class _Stream:
@@ -67,12 +64,7 @@ class _Stream:
 
 class DumpJob(Job):
     kind = "db_backup"
-    title = "DB backup"
     next_step = "check the DB server and credentials (OPS_DB_*), then run `opsbackup run db_backup`"
-
-    def __init__(self, settings) -> None:
-        super().__init__(settings)
-        self.server = ServerConfig.from_settings(settings)
 
     def _argv(self, program: str, cnf: str, extra: tuple[str, ...] = ()) -> list[str]:
         return [program, f"--defaults-extra-file={cnf}", *DUMP_FLAGS, *extra, self.settings.db_name or "?"]
@@ -86,7 +78,7 @@ class DumpJob(Job):
             f"writes {self.settings.db_dir}/full-YYYYmmdd-HHMM.sql.gz and its .sha256",
         ]
 
-    def _preflight(self) -> tuple[Path, int | None]:
+    def _preflight(self, tree) -> tuple[Path, int | None]:
         if not self.settings.db_name:
             raise JobError("no database to dump: set OPS_DB_NAME (or DB_DATABASE in the CRM .env)",
                            next_step="set OPS_DB_NAME")
@@ -99,7 +91,7 @@ class DumpJob(Job):
             folder.mkdir(parents=True, exist_ok=True, mode=0o750)
         except OSError as exc:
             raise JobError(f"cannot create {folder}: {exc.strerror}", next_step="check OPS_BACKUP_BASE") from None
-        last = BackupTree(self.settings.backup_base).latest_dump()
+        last = tree.newest_valid_dump()
         last_size = last.size if last else None
         if last_size:
             st = os.statvfs(folder)
@@ -125,31 +117,26 @@ class DumpJob(Job):
         return ("--set-gtid-purged=OFF",) if mode.startswith("ON") else ()
 
     async def execute(self, ctx: JobContext) -> Outcome:
-        import asyncio
-
-        folder, last_size = self._preflight()
+        folder, last_size = self._preflight(ctx.tree)
         try:
             program = dump_program()
         except DatabaseError as exc:
             raise JobError(str(exc)) from None
-        flavour = await asyncio.to_thread(detect_flavour, program)
+        flavour = await asyncio.to_thread(program_flavour, program)
         try:
             extra = await asyncio.to_thread(self._gtid_flags, flavour)
         except DatabaseError as exc:
             raise JobError(str(exc)) from None
 
-        stamp = format_stamp(datetime.fromtimestamp(ctx.clock()))
-        final = folder / f"full-{stamp}.sql.gz"
-        if final.exists() or final.with_name(final.name + ".sha256").exists():
+        for item in await asyncio.to_thread(remove_leftovers, folder, {"partial", "temp"}):
+            # This run holds the db_backup lock: nobody else writes these. A killed run left them.
+            ctx.log("WARNING", f"removed {item.name} ({size_words(item.size)}), left by a killed DB backup")
+        final = folder / dump_name(datetime.fromtimestamp(ctx.clock()))
+        if final.exists() or final.with_name(final.name + SHA_SUFFIX).exists():
             raise JobError(f"{final.name} already exists; dumps are never overwritten",
                            next_step="wait a minute and run the DB backup again")
-        partial = folder / f"{final.name}.partial"
-        try:
-            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except FileExistsError:
-            raise JobError(f"{partial.name} exists: another dump is being written (or crashed)",
-                           next_step=f"check no dump runs (lock), then remove {partial}") from None
-        published = False
+        partial = final.with_name(final.name + PARTIAL_SUFFIX)
+        out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with defaults_file(self.server) as cnf:
                 argv = self._argv(program, str(cnf), extra)
@@ -160,28 +147,18 @@ class DumpJob(Job):
             os.close(out_fd)
             out_fd = -1
             digest = stream.sha.hexdigest()
-            ctx.phase("publishing", f"{partial.name} → {final.name}, {final.name}.sha256")
-            os.chmod(partial, 0o640)
-            os.rename(partial, final)
-            published = True
-            write_atomic(final.with_name(final.name + ".sha256"), f"{digest}  {final.name}\n", 0o640)
-            fsync_dir(folder)
+            ctx.phase("publishing", f"{partial.name} → {final.name}, {final.name}{SHA_SUFFIX}")
+            publish(partial, final, digest)
         except BaseException:
             if out_fd >= 0:
                 os.close(out_fd)
             partial.unlink(missing_ok=True)
-            if published:
-                # The .sha256 could not be written: a dump without it never counts, but say so.
-                final.unlink(missing_ok=True)
             raise
         change = ""
         if last_size:
             change = f", {100.0 * (stream.written - last_size) / last_size:+.1f} % against the last dump"
-        return Outcome(
-            f"{final.name}: {size_words(stream.written)}, {stream.tables} tables{change}",
-            {"path": str(final), "sha256": digest, "size": stream.written, "tables": stream.tables,
-             "flavour": flavour},
-        )
+        return Outcome(f"{final.name}: {size_words(stream.written)}, {stream.tables} tables{change}",
+                       DumpResult(str(final), digest, stream.written, stream.tables, flavour))
 
     async def _run_pipeline(self, ctx: JobContext, argv: list[str], out_fd: int, expected: int | None,
                             option_fd: int) -> _Stream:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..alerts import raise_alert
@@ -74,22 +75,26 @@ def decide(results: list[CheckResult], state: dict, now: float, realert_s: float
     return sends, new_state
 
 
+@dataclass
+class EvaluateResult:
+    alerts: list[tuple[str, str, str]]  # (alert or recovery, check, status) sent this run
+    checks: list[dict]  # the checklist as `status --json` gives it
+
+
 class EvaluateJob(Job):
     kind = "evaluate"
-    title = "Health evaluation"
     next_step = "check the backup host; run `opsbackup status` to see the checklist"
+    alerts = False  # its own alerts are the checks' state changes
 
     def plan(self) -> list[str]:
         return ["evaluates the checklist; alerts (ops.log + Slack) on each change of state and on recovery",
                 f"keeps its state in {state_path(self.settings.state_dir)}"]
 
-    def alert_on_failure(self) -> bool:
-        return False
 
     async def execute(self, ctx: JobContext) -> Outcome:
         now = ctx.clock()
         ctx.phase("checking", "the five checks")
-        results = await asyncio.to_thread(run_checks, self.settings, now)
+        results = await asyncio.to_thread(run_checks, self.settings, now, tree=ctx.tree)
         state = load_state(self.settings.state_dir)
         sends, new_state = decide(results, state, now, self.settings.realert_min * 60)
         delivered = 0
@@ -108,5 +113,5 @@ class EvaluateJob(Job):
         write_atomic(state_path(self.settings.state_dir), json.dumps(new_state, indent=1), 0o600)
         states = ", ".join(f"{r.id} {r.status.value}" for r in results)
         return Outcome(f"{len(sends)} alert{'s' if len(sends) != 1 else ''} ({delivered} delivered to Slack); {states}",
-                       {"alerts": [(kind, r.id, r.status.value) for kind, r in sends],
-                        "checks": [r.to_json() for r in results]})
+                       EvaluateResult([(kind, r.id, r.status.value) for kind, r in sends],
+                                      [r.to_json() for r in results]))

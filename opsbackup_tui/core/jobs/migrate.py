@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import threading
@@ -25,24 +23,33 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..atomic import fsync_dir, write_atomic
+from ..artefacts import journal
+from ..artefacts.dumps import (
+    DUMP_RE,
+    MIGRATING_SUFFIX,
+    SHA_SUFFIX,
+    dump_name,
+    hash_file,
+    publish,
+    read_sha256_file,
+    remove_leftovers,
+    write_checksum,
+    write_note,
+)
+from ..artefacts.stamps import parse_stamp
+from ..artefacts.tree import BackupTree
+from ..atomic import fsync_dir
 from ..events import Progress
-from ..fmt import size_words
-from ..proc import CHUNK, Child, run_blocking, write_all
+from ..fmt import printable, size_words
+from ..proc import CHUNK, Child, compressor, run_blocking, write_all
 from ..settings import Settings
 from ..sqlstream import TRAILER, TruncatedDump
-from ..tree import (
-    DUMP_RE,
-    SHA_SUFFIX,
-    BackupTree,
-    format_stamp,
-    parse_stamp,
-    read_sha256_file,
-)
 from .base import Job, JobContext, JobError, Outcome, Rate
 
-JOURNAL = ".migrate-journal.json"
-TEMP_SUFFIX = ".migrating"
+TEMP_SUFFIX = MIGRATING_SUFFIX
+# A legacy file written to within this many seconds may still be growing (a cron dump, a copy):
+# it is left alone until a later run.
+SETTLE_S = 60
 HEAD_BYTES = 64 * 1024
 SQL_MARKERS = (b"-- MySQL dump", b"-- MariaDB dump", b"CREATE TABLE", b"INSERT INTO", b"DROP TABLE",
                b"/*!40101 SET", b"SET NAMES", b"CREATE DATABASE", b"LOCK TABLES")
@@ -81,6 +88,8 @@ class Candidate:
     problems: list[str] = field(default_factory=list)
     truncated: bool | None = None  # None: known only after decompressing (during the run)
     result: str = ""  # what the run did
+    inode: int = 0  # with size and mtime_ns: the file as the plan saw it (the run takes only that file)
+    mtime_ns: int = 0
 
     @property
     def runnable(self) -> bool:
@@ -117,33 +126,52 @@ def _sql_trailer(path: Path) -> bool:
         return TRAILER in handle.read()
 
 
-def load_journal(db: Path) -> dict:
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _changed(candidate: Candidate) -> str | None:
+    """Why the source is no longer the file the plan saw (grown, rewritten, replaced), or None."""
     try:
-        data = json.loads((db / JOURNAL).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        st = os.lstat(candidate.source)
+    except FileNotFoundError:
+        return "it disappeared since the plan"
+    if _identity(st) != (candidate.inode, candidate.size, candidate.mtime_ns):
+        return "it changed while it was migrated (a writer may still be appending to it)"
+    return None
 
 
-def _save_journal(db: Path, journal: dict) -> None:
-    if journal:
-        write_atomic(db / JOURNAL, json.dumps(journal, indent=1), 0o600)
-    else:
-        (db / JOURNAL).unlink(missing_ok=True)
-
-
-def _forget_finished(db: Path) -> None:
-    """Drop journal entries of files a run published and whose original it then removed (a kill
-    right after the removal leaves such an entry, and no candidate would ever clear it)."""
-    journal = load_journal(db)
-    done = [name for name, entry in journal.items()
-            if not isinstance(entry, dict) or not entry.get("source")
-            or (not os.path.lexists(entry["source"]) and (db / name).is_file()
-                and (db / (name + SHA_SUFFIX)).is_file())]
-    if done:
-        for name in done:
-            journal.pop(name)
-        _save_journal(db, journal)
+def open_for_writing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """(st_dev, st_ino) of these files -> a process that holds it open for writing ("pid 42 (mysqldump)")."""
+    found: dict[tuple[int, int], str] = {}
+    if not keys:
+        return found
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key not in keys or key in found:
+                continue
+            try:
+                with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as handle:
+                    flags = int(handle.read().split("flags:", 1)[1].split()[0], 8)
+                with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+                    comm = handle.read().strip()
+            except (OSError, IndexError, ValueError):
+                continue
+            if flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+                found[key] = f"pid {pid} ({printable(comm)})"
+    return found
 
 
 def _count_dumps(db: Path) -> tuple[int, int]:
@@ -162,8 +190,8 @@ def plan_migration(settings: Settings, now: float | None = None) -> MigrationPla
     current = datetime.fromtimestamp(time.time() if now is None else now)
     db = settings.db_dir
     folders = list(dict.fromkeys([settings.backup_base, db, *settings.legacy_paths]))
-    journal = load_journal(db)
-    latest = BackupTree(settings.backup_base).latest_dump()
+    entries = journal.load(db)
+    latest = BackupTree(settings.backup_base).newest_valid_dump()
     newest = latest.name if latest else ""
     candidates: list[Candidate] = []
     taken: set[str] = set()
@@ -185,17 +213,44 @@ def plan_migration(settings: Settings, now: float | None = None) -> MigrationPla
                 continue
             if folder == db and DUMP_RE.fullmatch(name) and (db / (name + SHA_SUFFIX)).is_file():
                 continue  # already migrated and valid
-            candidates.append(_candidate(path, st, db, journal, taken, newest, current))
+            candidates.append(_candidate(path, st, db, entries, taken, newest, current))
+    _unsettled(candidates)
     before, missing = _count_dumps(db)
     return MigrationPlan(candidates, [str(f) for f in folders], before, missing)
 
 
-def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: set[str], newest: str,
+def _unsettled(candidates: list[Candidate]) -> None:
+    """Leave alone the files that may still be growing: written to within SETTLE_S (in real time,
+    whatever the caller's clock), or open for writing by a process."""
+    runnable = [c for c in candidates if c.runnable and c.action != "finish"]
+    keys = {}
+    for candidate in runnable:
+        try:
+            st = os.lstat(candidate.source)
+        except OSError:
+            continue
+        keys[(st.st_dev, st.st_ino)] = candidate
+    writers = open_for_writing(set(keys))
+    real_now = time.time()
+    for key, candidate in keys.items():
+        age = real_now - candidate.mtime
+        if key in writers:
+            reason = f"open for writing by {writers[key]}"
+        elif 0 <= age < SETTLE_S:
+            reason = f"written {age:.0f} s ago"
+        else:
+            continue
+        candidate.problems.append(f"{reason}: it may still be growing; left alone (run the migration again later)")
+        candidate.action = "skip"
+
+
+def _candidate(path: Path, st: os.stat_result, db: Path, entries: dict, taken: set[str], newest: str,
                now: datetime) -> Candidate:
     compressed = path.name.lower().endswith(".gz")
     canonical = DUMP_RE.fullmatch(path.name)
     problems: list[str] = []
-    candidate = Candidate(str(path), st.st_size, st.st_mtime, compressed, "skip", None, "", problems)
+    candidate = Candidate(str(path), st.st_size, st.st_mtime, compressed, "skip", None, "", problems,
+                          inode=st.st_ino, mtime_ns=st.st_mtime_ns)
 
     head = _head(path, compressed)
     if compressed and not head and st.st_size > 0:
@@ -223,7 +278,7 @@ def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: s
         if candidate.truncated:
             problems.append("truncated: no `-- Dump completed` trailer (migrated, and flagged in a .note file)")
 
-    target = db / f"full-{format_stamp(when)}.sql.gz"
+    target = db / dump_name(when)
     candidate.target = str(target)
     if how == "mtime" and target.name > newest:
         # A copy's fresh mtime would make an old dump look like tonight's: that would fake a backup.
@@ -234,7 +289,7 @@ def _candidate(path: Path, st: os.stat_result, db: Path, journal: dict, taken: s
     if in_db and canonical and path == target:
         candidate.action = "checksum only"
     elif target.exists() or (target.with_name(target.name + SHA_SUFFIX)).exists():
-        entry = journal.get(target.name)
+        entry = entries.get(target.name)
         if entry and entry.get("source") == str(path) and entry.get("size") == st.st_size:
             candidate.action = "finish"
             problems.append("an interrupted run already published it: the target is checked, then the original removed")
@@ -270,19 +325,20 @@ def _gunzip_hash(path: Path) -> tuple[str, bool]:
     return content.hexdigest(), TRAILER in tail
 
 
-def compressor() -> list[str]:
-    pigz = shutil.which("pigz")
-    return [pigz, "-c", "-6"] if pigz else [shutil.which("gzip") or "gzip", "-c", "-6"]
+@dataclass
+class MigrateResult:
+    plan: dict  # the plan as --dry-run --json shows it, with each candidate's result
+    dumps_after: int
+    missing_checksums_after: int
+    bytes_saved: int
 
 
+@dataclass(eq=False)
 class MigrateJob(Job):
     kind = "migrate"
-    title = "Legacy migration"
     next_step = "read the error, fix it (space, permissions), then run `opsbackup migrate` again: it resumes"
 
-    def __init__(self, settings, plan: MigrationPlan | None = None) -> None:
-        super().__init__(settings)
-        self.plan_ = plan
+    plan_: MigrationPlan | None = None  # the dry run the operator saw; None: made when it runs
 
     def plan(self) -> list[str]:
         plan = self.plan_ or plan_migration(self.settings)
@@ -290,13 +346,14 @@ class MigrateJob(Job):
         return [f"{len(todo)} of {len(plan.candidates)} legacy files, {size_words(sum(c.size for c in todo))}",
                 f"each: {' '.join(compressor()[:1])} to a hidden temp name in {self.settings.db_dir}, decompress "
                 "check + sha256 against the original, link() to full-YYYYmmdd-HHMM.sql.gz (never overwrites), "
-                ".sha256, then the original is removed"]
+                ".sha256, then the original is removed — only if it is still the file that was read"]
 
     async def execute(self, ctx: JobContext) -> Outcome:
         db = self.settings.db_dir
         db.mkdir(parents=True, exist_ok=True)
-        for leftover in db.glob(f".full-*{TEMP_SUFFIX}"):
-            leftover.unlink(missing_ok=True)  # from a cancelled or crashed run: never a valid dump
+        for item in await asyncio.to_thread(remove_leftovers, db, {"migrating"}):
+            # This run holds the migrate lock: a temp copy is a cancelled or crashed run's, never a dump.
+            ctx.log("WARNING", f"removed {item.name} ({size_words(item.size)}), left by an interrupted migration")
         plan = await asyncio.to_thread(plan_migration, self.settings, ctx.clock())
         todo = [c for c in plan.candidates if c.runnable]
         total = sum(c.size for c in todo)
@@ -318,16 +375,20 @@ class MigrateJob(Job):
                 saved += await self._one(ctx, candidate, current["digests"])
                 done_before += candidate.size
                 current["digests"] = None
-        await asyncio.to_thread(_forget_finished, db)
+        await asyncio.to_thread(journal.forget_finished, db)
         after, missing = _count_dumps(db)
         failed = [c for c in todo if c.result.startswith("FAILED")]
-        summary = (f"{len(todo) - len(failed)} of {len(todo)} migrated; dumps in db/: {plan.dumps_before} → {after}; "
+        kept = [c for c in todo if c.result.startswith("left alone")]
+        migrated = len(todo) - len(failed) - len(kept)
+        summary = (f"{migrated} of {len(todo)} migrated; dumps in db/: {plan.dumps_before} → {after}; "
                    f"without .sha256: {missing}; {size_words(saved)} saved")
+        if kept:
+            summary += "; left alone while running: " + "; ".join(
+                f"{Path(c.source).name}: {c.result}" for c in kept)
         left = len(plan.candidates) - len(todo)
         if left:
-            summary += f"; {left} file(s) left alone (conflicts, not SQL, untrusted time: see the dry run)"
-        result = {"plan": plan.to_json(), "dumps_after": after, "missing_checksums_after": missing,
-                  "bytes_saved": saved}
+            summary += f"; {left} file(s) left alone (conflicts, not SQL, untrusted time, still growing: see the dry run)"
+        result = MigrateResult(plan.to_json(), after, missing, saved)
         if failed:
             raise JobError(f"{len(failed)} file(s) not migrated: " + "; ".join(
                 f"{Path(c.source).name}: {c.result}" for c in failed), result=result)
@@ -339,15 +400,21 @@ class MigrateJob(Job):
         try:
             if candidate.action == "checksum only":
                 content, trailer = await asyncio.to_thread(_gunzip_hash, source)
-                file_sha = await asyncio.to_thread(_file_sha, source)
+                file_sha = await asyncio.to_thread(hash_file, source)
                 candidate.truncated = not trailer
-                write_atomic(target.with_name(target.name + SHA_SUFFIX), f"{file_sha}  {target.name}\n", 0o640)
-                self._note(candidate, target)
+                note = self._note(candidate, target)
+                if note is not None:
+                    write_note(target, note)
+                write_checksum(target, file_sha)
                 candidate.result = "checksum written"
                 return 0
             if candidate.action == "finish":
                 await asyncio.to_thread(self._finish_interrupted, candidate, target)
                 candidate.result = "finished an interrupted run"
+                return 0
+            changed = _changed(candidate)
+            if changed:
+                candidate.result = f"left alone: {changed}"
                 return 0
             temp = db / f".{target.name}{TEMP_SUFFIX}"
             try:
@@ -360,10 +427,16 @@ class MigrateJob(Job):
                 if content != digests.content.hexdigest():
                     raise JobError(f"the compressed copy of {source.name} does not match the original")
                 candidate.truncated = not trailer
+                # The hash covers what was read: only if the file is still exactly that file may the
+                # copy stand for it (a writer appending meanwhile would lose its lines).
+                changed = _changed(candidate)
+                if changed:
+                    candidate.result = f"left alone: {changed}"
+                    return 0
                 self._publish(candidate, source, temp, target, digests, content)
             finally:
                 temp.unlink(missing_ok=True)
-            return max(0, candidate.size - target.stat().st_size)
+            return max(0, candidate.size - target.stat().st_size) if candidate.result == "migrated" else 0
         except asyncio.CancelledError:
             raise
         except (JobError, OSError, zlib.error, ValueError, TruncatedDump) as exc:  # this file only
@@ -416,52 +489,41 @@ class MigrateJob(Job):
     def _publish(self, candidate: Candidate, source: Path, temp: Path, target: Path, digests: _Digests,
                  content: str) -> None:
         db = target.parent
-        journal = load_journal(db)
-        journal[target.name] = {"source": str(source), "size": candidate.size, "content_sha256": content}
-        _save_journal(db, journal)
-        os.utime(temp, (candidate.mtime, candidate.mtime))  # ages come from mtimes: keep the dump's own
-        os.chmod(temp, 0o640)
-        os.link(temp, target)  # fails if the target exists: a backup is never overwritten
-        write_atomic(target.with_name(target.name + SHA_SUFFIX), f"{digests.file.hexdigest()}  {target.name}\n", 0o640)
-        os.utime(target.with_name(target.name + SHA_SUFFIX), (candidate.mtime, candidate.mtime))
-        self._note(candidate, target)
-        fsync_dir(db)
+        journal.record(db, target.name, {"source": str(source), "size": candidate.size, "content_sha256": content})
+        # Ages come from mtimes: the dump keeps its own.
+        publish(temp, target, digests.file.hexdigest(), mtime=candidate.mtime, note=self._note(candidate, target))
+        changed = _changed(candidate)
+        if changed:  # between the last check and now: the copy does not hold the whole file after all
+            for path in (target.with_name(target.name + SHA_SUFFIX), target.with_name(target.name + ".note"), target):
+                path.unlink(missing_ok=True)
+            journal.forget(db, target.name)
+            candidate.result = f"left alone: {changed}"
+            return
         source.unlink()
         fsync_dir(source.parent)
-        journal = load_journal(db)
-        journal.pop(target.name, None)
-        _save_journal(db, journal)
+        journal.forget(db, target.name)
         candidate.result = "migrated"
 
     def _finish_interrupted(self, candidate: Candidate, target: Path) -> None:
         db = target.parent
-        entry = load_journal(db).get(target.name, {})
+        entry = journal.load(db).get(target.name, {})
         content, trailer = _gunzip_hash(target)
         if content != entry.get("content_sha256"):
             raise JobError(f"{target.name} does not hold {Path(candidate.source).name}: left both alone")
-        sha_path = target.with_name(target.name + SHA_SUFFIX)
-        if read_sha256_file(sha_path, target.name) is None:
-            write_atomic(sha_path, f"{_file_sha(target)}  {target.name}\n", 0o640)
         candidate.truncated = not trailer
-        self._note(candidate, target)
+        note = self._note(candidate, target)
+        if note is not None:
+            write_note(target, note, candidate.mtime)
+        if read_sha256_file(target.with_name(target.name + SHA_SUFFIX), target.name) is None:
+            write_checksum(target, hash_file(target), candidate.mtime)
         Path(candidate.source).unlink()
-        journal = load_journal(db)
-        journal.pop(target.name, None)
-        _save_journal(db, journal)
+        journal.forget(db, target.name)
 
     @staticmethod
-    def _note(candidate: Candidate, target: Path) -> None:
+    def _note(candidate: Candidate, target: Path) -> str | None:
         if candidate.truncated:
-            write_atomic(target.with_name(target.name + ".note"),
-                         f"truncated: no `-- Dump completed` trailer; migrated from {candidate.source}\n", 0o640)
-
-
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+            return f"truncated: no `-- Dump completed` trailer; migrated from {candidate.source}"
+        return None
 
 
 def _copy_hashing(source: Path, temp: Path, digests: _Digests) -> None:

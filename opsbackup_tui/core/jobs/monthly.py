@@ -3,35 +3,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 import re
 import signal
 import socket
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..atomic import write_atomic
+from ..artefacts import reports
+from ..artefacts.tree import BackupTree
 from ..fmt import size_words
-from ..mysql import DatabaseError, ServerConfig
+from ..importer import Restored, restore_into_scratch
 from ..proc import Child, run_blocking, shown
-from ..recovery import compare, find_verify_log
-from ..restic import ResticConfig, ResticError, explain, invocation
-from ..tree import BackupTree
+from ..recovery import compare
+from ..restic import ResticError, explain, invocation
 from ..trend import HIGH, LOW, size_trend
 from .base import Job, JobContext, JobError, Outcome
-from .verify import (
-    count_tables,
-    create_database,
-    drop_database,
-    drop_leftovers,
-    import_dump,
-    verify_checksum,
-)
 
-MONTHLY_DB_RE = re.compile(r"monthly_\d{8}_\d{6}")
 # restic's status line ("[0:54] 0.00%  0 / 1 packs"), printed RESTIC_PROGRESS_FPS times a second:
 # shown as output, never kept as evidence (a slow check would push the error out of the last lines).
 RESTIC_STATUS_RE = re.compile(r"\[\d+:\d+(?::\d+)?\] +\d+(?:\.\d+)?% ")
@@ -46,15 +35,20 @@ class Item:
     evidence: list[str] = field(default_factory=list)
 
 
+@dataclass
+class MonthlyResult:
+    report: str
+    seed: int
+    items: list[Item]
+    ok: bool
+
+
+@dataclass(eq=False)
 class MonthlyJob(Job):
     kind = "monthly"
-    title = "Monthly checklist"
     next_step = "read the failed item's evidence in reports/monthly-YYYYmm.md and act on it (runbook §8)"
 
-    def __init__(self, settings, seed: int | None = None) -> None:
-        super().__init__(settings)
-        self.seed = seed
-        self.server = ServerConfig.from_settings(settings)
+    seed: int | None = None  # the random pick's seed; None: the clock's
 
     def plan(self) -> list[str]:
         subset = self.settings.restic_check_subset
@@ -66,54 +60,40 @@ class MonthlyJob(Job):
     async def execute(self, ctx: JobContext) -> Outcome:
         when = datetime.fromtimestamp(ctx.clock())
         seed = self.seed if self.seed is not None else int(ctx.clock())
-        tree = BackupTree(self.settings.backup_base)
-        dumps = list(tree.iter_dumps())
-        items = [await self._random_dump(ctx, tree, dumps, seed, when),
+        dumps = list(ctx.tree.valid_dumps())
+        items = [await self._random_dump(ctx, ctx.tree, dumps, seed),
                  self._trend(ctx, dumps, when),
                  await self._restic_check(ctx)]
-        report = self.settings.reports_dir / f"monthly-{when:%Y%m}.md"
-        write_atomic(report, _markdown(items, when, seed), 0o640)
-        result = {"report": str(report), "seed": seed, "items": [asdict(i) for i in items],
-                  "ok": all(i.ok for i in items)}
+        report = reports.write(reports.monthly_path(self.settings.reports_dir, when), _markdown(items, when, seed))
+        result = MonthlyResult(str(report), seed, items, all(i.ok for i in items))
         failed = [i for i in items if not i.ok]
         if failed:
             raise JobError("monthly checklist: " + "; ".join(f"{i.name}: {i.summary}" for i in failed)
                            + f" (report {report})", result=result)
         return Outcome(f"all {len(items)} items passed; report {report}", result)
 
-    async def _random_dump(self, ctx: JobContext, tree: BackupTree, dumps, seed: int, when: datetime) -> Item:
+    async def _random_dump(self, ctx: JobContext, tree: BackupTree, dumps, seed: int) -> Item:
         name = "random dump validation"
         if len(dumps) < 2:
             return Item(name, False, "fewer than 2 valid dumps: nothing to pick besides the newest")
         pick = random.Random(seed).choice(dumps[1:])
         evidence = [f"seed {seed} (repeat with `opsbackup monthly --seed {seed}`): {pick.name} "
                     f"out of {len(dumps) - 1} older dumps"]
-        database = f"monthly_{when:%Y%m%d_%H%M%S}"
-        created = False
+        restored = Restored(pick)
         try:
-            self.server.preflight()
-            digest = await verify_checksum(ctx, pick)
-            await asyncio.to_thread(drop_leftovers, self.server, MONTHLY_DB_RE)
-            ctx.phase("creating", f"CREATE DATABASE {database}")
-            await asyncio.to_thread(create_database, self.server, database)
-            created = True
-            stats = await import_dump(ctx, self.server, pick.path, database, strip_definer=True)
-            tables, rows = await asyncio.to_thread(count_tables, self.server, database, self.settings.critical_tables)
-            log = await asyncio.to_thread(find_verify_log, tree, pick, digest)
-        except (JobError, DatabaseError) as exc:
+            await restore_into_scratch(ctx, self.server, restored, "monthly", strip_definer=True)
+        except JobError as exc:
             return Item(name, False, f"{pick.name}: {exc}", evidence)
-        finally:
-            if created:
-                ctx.phase("cleanup", f"DROP DATABASE {database}")
-                await asyncio.shield(asyncio.to_thread(drop_database, self.server, database))
-        checks = compare(log, tables, rows)
-        evidence += [f"{stats.lines} lines imported into {database} (dropped)"] + [c.text for c in checks]
+        log = tree.verify_log_for(pick, restored.digest)
+        checks = compare(log, restored.tables, restored.rows)
+        lines = restored.stats.lines if restored.stats else 0
+        evidence += [f"{lines} lines imported into {restored.database} (dropped)"] + [c.text for c in checks]
         if log is None:
             evidence.append("no verify log for this dump: counts not compared")
         bad = [c for c in checks if not c.ok]
         if bad:
             return Item(name, False, f"{pick.name}: " + "; ".join(c.text for c in bad), evidence)
-        return Item(name, True, f"{pick.name} imported: {tables} tables", evidence)
+        return Item(name, True, f"{pick.name} imported: {restored.tables} tables", evidence)
 
     def _trend(self, ctx: JobContext, dumps, when: datetime) -> Item:
         ctx.phase("trend", "each dump against the median of the previous 7")
@@ -135,11 +115,10 @@ class MonthlyJob(Job):
 
     async def _restic_check(self, ctx: JobContext) -> Item:
         name = "restic check"
-        config = ResticConfig.from_settings(self.settings)
         args = ["check"] + ([f"--read-data-subset={self.settings.restic_check_subset}"]
                             if self.settings.restic_check_subset else [])
         try:
-            with invocation(config, *args) as inv:
+            with invocation(self.restic, *args) as inv:
                 ctx.phase("restic check", shown(["restic", *args]))
                 lines: list[str] = []
 
@@ -177,5 +156,5 @@ def _markdown(items: list[Item], when: datetime, seed: int) -> str:
     out += [f"| {i.name} | **{'PASS' if i.ok else 'FAIL'}** | {i.summary.replace('|', '/')} |" for i in items]
     for item in items:
         out += ["", f"## {item.name}", ""] + ([f"    {line}" for line in item.evidence] or ["(no evidence)"])
-    out += ["", "<!-- opsbackup:monthly " + json.dumps({"ok": all(i.ok for i in items), "seed": seed}) + " -->"]
+    out += ["", reports.monthly_mark(all(i.ok for i in items), seed)]
     return "\n".join(out) + "\n"

@@ -4,16 +4,18 @@ nightly series, verify results, snapshot markers, recent alerts."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from ..atomic import write_atomic
+from ..artefacts import reports
+from ..artefacts.markers import Marker
+from ..artefacts.tree import BackupTree
 from ..checks import CheckResult, overall, run_checks
-from ..fmt import age_words, one_line, size_words
+from ..fmt import age_words, one_line, printable, size_words
 from ..opslog import parse_line, tail_lines
 from ..settings import Settings
-from ..tree import BackupTree, VerifyLog, format_stamp, read_kv_file
 from ..trend import size_trend
 from .base import Job, JobContext, Outcome
 
@@ -23,26 +25,25 @@ ALERT_LINES = 20
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return printable(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
-def build_report(settings: Settings, now: float, results: list[CheckResult] | None = None) -> str:
-    results = results if results is not None else run_checks(settings, now=now)
-    tree = BackupTree(settings.backup_base)
+def build_report(settings: Settings, now: float, results: list[CheckResult] | None = None,
+                 tree: BackupTree | None = None) -> str:
+    tree = tree or BackupTree(settings.backup_base)
+    results = results if results is not None else run_checks(settings, now=now, tree=tree)
     when = datetime.fromtimestamp(now)
     out = [f"# Backup report — {socket.gethostname()} — {when:%Y-%m-%d %H:%M}", "",
            f"Backup base: `{settings.backup_base}` · overall: **{overall(results).value}**", "",
            "## Checklist", "", "| check | status | age | detail |", "|---|---|---|---|"]
     out += [f"| {r.id} | **{r.status.value}** | {age_words(r.age_seconds)} | {_cell(r.detail)} |" for r in results]
 
-    dumps = list(tree.iter_dumps())[:HISTORY]
+    dumps = list(itertools.islice(tree.valid_dumps(), HISTORY))
     verified = {}
-    logs = list(tree.iter_verify_logs())[:HISTORY]
     parsed_logs = []
-    for entry in logs:
-        try:
-            log = VerifyLog.read(entry.path)
-        except OSError:
+    for entry in itertools.islice(tree.verify_logs(), HISTORY):
+        log = tree.read_verify_log(entry)
+        if log is None:
             continue
         parsed_logs.append((entry, log))
         if log.dump and log.ok:
@@ -56,15 +57,19 @@ def build_report(settings: Settings, now: float, results: list[CheckResult] | No
             point = trend[dump.name]
             change = "–" if point.change_pct is None else f"{point.change_pct:+.1f} %" + (" ⚠ audit" if point.flagged else "")
             expected = dump.expected_sha256()
-            if expected is None:
-                sha = "malformed .sha256"
-            elif verified.get(dump.name) == expected:
+            if verified.get(dump.name) == expected:
                 sha = "verified by a verify restore"
             else:
                 sha = ".sha256 present"
             out.append(f"| {dump.name} | {size_words(dump.size)} | {change} | {sha} |")
     else:
         out.append(f"No valid dump in `{settings.db_dir}`.")
+
+    leftovers = tree.leftovers()
+    if leftovers:
+        out += ["", "## Leftovers of killed runs", "",
+                "Removed by the next run of the job that writes them (it holds the lock):", ""]
+        out += [f"- `{_cell(item.name)}` ({size_words(item.size)}, {item.kind})" for item in leftovers]
 
     out += ["", "## Gaps in the nightly series", ""]
     if dumps:
@@ -88,13 +93,13 @@ def build_report(settings: Settings, now: float, results: list[CheckResult] | No
     else:
         out.append("No verify logs.")
 
-    markers = list(tree.iter_markers())[:RECENT]
+    markers = list(itertools.islice(tree.markers(), RECENT))
     out += ["", f"## Uploads snapshots (newest {len(markers)})", ""]
     if markers:
         out += ["| marker | snapshot | files | added |", "|---|---|---|---|"]
         for marker in markers:
             try:
-                values = read_kv_file(marker.path)
+                values = Marker.read(marker.path).values
             except OSError:
                 values = {}
             added = values.get("data_added", "")
@@ -114,23 +119,27 @@ def build_report(settings: Settings, now: float, results: list[CheckResult] | No
     return "\n".join(out) + "\n"
 
 
+@dataclass
+class ReportResult:
+    path: str
+    markdown: str
+
+
 class ReportJob(Job):
     kind = "report"
-    title = "Report"
     next_step = "check the backup tree is readable, then run `opsbackup run report`"
+    alerts = False  # a report that cannot be written is no backup problem
 
     def plan(self) -> list[str]:
         return ["reads the backup tree, the checklist and the ops.log tail",
                 f"writes {self.settings.reports_dir}/report-YYYYmmdd-HHMM.md"]
 
-    def alert_on_failure(self) -> bool:
-        return False
 
     async def execute(self, ctx: JobContext) -> Outcome:
         now = ctx.clock()
         ctx.phase("collecting", "checklist, dumps, verify logs, markers, ops.log")
-        text = await asyncio.to_thread(build_report, self.settings, now)
-        path: Path = self.settings.reports_dir / f"report-{format_stamp(datetime.fromtimestamp(now))}.md"
+        text = await asyncio.to_thread(build_report, self.settings, now, None, ctx.tree)
+        path = reports.report_path(self.settings.reports_dir, datetime.fromtimestamp(now))
         ctx.phase("writing", str(path))
-        await asyncio.to_thread(write_atomic, path, text, 0o640)
-        return Outcome(f"report written to {path}", {"path": str(path), "markdown": text})
+        await asyncio.to_thread(reports.write, path, text)
+        return Outcome(f"report written to {path}", ReportResult(str(path), text))

@@ -9,25 +9,27 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
-from ..atomic import write_atomic
+from ..artefacts import markers
 from ..events import Progress
 from ..fmt import size_words
 from ..proc import Child, run_blocking, shown
-from ..restic import ResticConfig, ResticError, explain, invocation
-from ..tree import format_stamp
+from ..restic import ResticError, explain, invocation
 from .base import Job, JobContext, JobError, Outcome, Rate
+
+
+@dataclass
+class SnapshotResult:
+    marker: str
+    snapshot_id: str
+    summary: dict  # restic's summary line
 
 
 class SnapshotJob(Job):
     kind = "snapshot"
-    title = "Uploads snapshot"
     next_step = "check CRM_UPLOADS_PATH and the restic repository, then run `opsbackup run snapshot`"
-
-    def __init__(self, settings) -> None:
-        super().__init__(settings)
-        self.restic = ResticConfig.from_settings(settings)
 
     def _args(self) -> list[str]:
         return ["backup", "--tag", "uploads", "--json", str(self.settings.uploads_path)]
@@ -68,11 +70,20 @@ class SnapshotJob(Job):
         errors: list[str] = []
         rate = Rate()
 
-        def on_stdout(line: str) -> None:
+        def json_or_output(line: str) -> dict | None:
+            """restic's JSON message, or None after showing a line that is none."""
             try:
                 event = json.loads(line)
             except ValueError:
+                event = None
+            if not isinstance(event, dict):
                 ctx.output_threadsafe(line)
+                return None
+            return event
+
+        def on_stdout(line: str) -> None:
+            event = json_or_output(line)
+            if event is None:
                 return
             kind = event.get("message_type")
             # restic 0.14 labels its scan_finished event "status" too: it has an "action" key.
@@ -82,12 +93,8 @@ class SnapshotJob(Job):
                 summary.update(event)
 
         def on_stderr(line: str) -> None:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                ctx.output_threadsafe(line)
-                return
-            if event.get("message_type") == "error":
+            event = json_or_output(line)
+            if event is not None and event.get("message_type") == "error":
                 item = event.get("item") or "?"
                 errors.append(str(item))
                 ctx.output_threadsafe(f"cannot read {item} ({event.get('during', 'backup')})")
@@ -133,7 +140,6 @@ class SnapshotJob(Job):
             raise JobError("restic exited 0 without a summary line: no snapshot id, no marker written",
                            stderr_tail=tail)
         duration = time.monotonic() - started
-        marker = self.settings.snapshots_dir / f"snapshot-{format_stamp(when)}.txt"
         lines = {
             "snapshot_id": summary["snapshot_id"],
             "tag": "uploads",
@@ -146,9 +152,9 @@ class SnapshotJob(Job):
             "data_added": summary.get("data_added", 0),
             "duration_s": f"{duration:.1f}",
         }
-        write_atomic(marker, "".join(f"{k}: {v}\n" for k, v in lines.items()), 0o640)
+        marker = markers.MARKERS.write(self.settings.snapshots_dir, when, lines)
         return Outcome(
             f"snapshot {summary['snapshot_id']}: {summary.get('total_files_processed', 0)} files, "
             f"{size_words(summary.get('data_added', 0))} added",
-            {"marker": str(marker), "snapshot_id": summary["snapshot_id"], "summary": summary},
+            SnapshotResult(str(marker), summary["snapshot_id"], summary),
         )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from ...core.dr import AuditTranscript, drop_database
+from ...core.dr import DRSession
 from ..confirm import ConfirmScreen
 from .audit import AuditScreen
-from .base import DRSession
 from .importing import ImportScreen
 from .pick import PickDumpScreen
 from .switch import SwitchScreen
@@ -21,7 +20,7 @@ STEP_SCREENS = (PickDumpScreen, TargetScreen, ImportScreen, VerifyScreen, Switch
 async def run_wizard(app) -> DRSession:
     """Drive the steps; back/next move between them, "quit" (asked first) ends the session."""
     now = datetime.fromtimestamp(app.clock())
-    session = DRSession(app.settings, AuditTranscript(app.settings.reports_dir, now))
+    session = DRSession(app.settings, now)
     index = 0
     answer = "quit"
     try:
@@ -30,12 +29,10 @@ async def run_wizard(app) -> DRSession:
             if answer == "quit":
                 break
             index += 1 if answer == "next" else -1
-        if answer == "quit" and session.import_attempted and not session.imported and session.database:
+        if answer == "quit" and session.holds_partial_import:
             await _offer_drop(app, session)
     finally:
-        state = "completed" if index >= len(STEP_SCREENS) else f"left at step {index + 1}"
-        session.transcript.step(f"session {state}")
-        session.transcript.close()
+        session.close("completed" if index >= len(STEP_SCREENS) else f"left at step {index + 1}")
     return session
 
 
@@ -48,12 +45,9 @@ async def _offer_drop(app, session: DRSession) -> None:
         danger=True))
     if yes:
         try:
-            sql = await asyncio.to_thread(drop_database, session.server, database)
+            await asyncio.to_thread(session.drop_target)
         except Exception as exc:  # noqa: BLE001 - told to the operator, recorded
             session.transcript.result(f"dropping {database} failed: {exc}")
             app.notify(f"dropping `{database}` failed: {exc}", severity="error")
-            return
-        session.transcript.command(sql)
-        session.transcript.result("dropped")
     else:
-        session.transcript.result(f"operator kept the partial `{database}`")
+        session.keep_partial()

@@ -9,7 +9,6 @@ from textual.widgets import Button, Static
 
 from ...core.events import Event, Finished, Phase
 from ...core.jobs.base import run_job
-from ...core.jobs.verify import VerifyJob
 from .base import StepScreen
 
 
@@ -23,7 +22,7 @@ class AuditScreen(StepScreen):
         yield Static("", id="phase")
 
     def on_mount(self) -> None:
-        self.will_run(VerifyJob(self.session.settings).plan())
+        self.will_run(self.session.post_audit_job().plan())
         button = self.query_one("#next", Button)
         button.label = "Finish"
         self.allow_next(True)
@@ -37,7 +36,7 @@ class AuditScreen(StepScreen):
 
     @work(group="dr-audit", exit_on_error=False)
     async def _verify(self) -> None:
-        await run_job(VerifyJob(self.session.settings), self._on_event, clock=self.app.clock)
+        await run_job(self.session.post_audit_job(), self._on_event, clock=self.app.clock)
 
     def _on_event(self, event: Event) -> None:
         if not self.is_mounted:
@@ -45,8 +44,6 @@ class AuditScreen(StepScreen):
         if isinstance(event, Phase):
             self.query_one("#phase", Static).update(Text(f"{event.name}: {event.detail}"))
         elif isinstance(event, Finished):
-            t = self.session.transcript
-            t.step("step 6: post-audit verify restore")
-            t.result(event.summary if event.ok else f"FAILED: {event.error}")
+            self.session.post_audit_finished(event)
             self.show_result(event.summary if event.ok else f"verify restore failed: {event.error}", event.ok)
             self.query_one("#verify", Button).disabled = False

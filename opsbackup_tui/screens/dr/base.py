@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,29 +9,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-from ...core.dr import AuditTranscript, DumpRow
-from ...core.mysql import ServerConfig
-from ...core.settings import Settings
+from ...core.dr import DRSession
 from ..confirm import ConfirmScreen
 
-if TYPE_CHECKING:
-    from ...core.recovery import Comparison
-
 STEPS = ("Pick the dump", "Target database", "Import", "Verify", "Switch the application", "Post-audit")
-
-
-@dataclass
-class DRSession:
-    settings: Settings
-    transcript: AuditTranscript
-    row: DumpRow | None = None
-    server: ServerConfig | None = None
-    database: str | None = None
-    created_database: bool = False
-    import_attempted: bool = False
-    imported: bool = False
-    comparison: list["Comparison"] = field(default_factory=list)
-    env_backup: str | None = None
 
 
 class StepScreen(Screen[str]):

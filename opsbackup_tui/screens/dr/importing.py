@@ -10,10 +10,8 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, ProgressBar, Static
 from textual.worker import Worker
 
-from ...core.dr import drop_database
 from ...core.events import Event, Finished, Phase, Progress
 from ...core.jobs.base import run_job
-from ...core.jobs.restore import RestoreJob
 from ...core.plain import format_progress
 from .base import StepScreen
 
@@ -47,9 +45,8 @@ class ImportScreen(StepScreen):
             self.show_result(f"already imported into `{self.session.database}`", True)
             self.allow_next(True)
 
-    def _job(self) -> RestoreJob:
-        s = self.session
-        return RestoreJob(s.settings, s.server, s.row.dump, s.database, self.query_one("#strip", Checkbox).value)
+    def _job(self):
+        return self.session.import_job(self.query_one("#strip", Checkbox).value)
 
     def _plan(self) -> None:
         self.will_run(self._job().plan())
@@ -74,20 +71,17 @@ class ImportScreen(StepScreen):
 
     def _start(self) -> None:
         job = self._job()
-        self.session.transcript.step("step 3: import")
-        for line in job.plan():
-            self.session.transcript.command(line)
+        self.session.import_started(job.plan())
         self.query_one("#start", Button).disabled = True
         self.query_one("#strip", Checkbox).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#drop", Button).disabled = True
         self.query_one("#bar").display = True
-        self.session.import_attempted = True
         self.show_result("importing…", None)
         self.worker = self._run(job)
 
     @work(group="dr-import", exit_on_error=False)
-    async def _run(self, job: RestoreJob) -> None:
+    async def _run(self, job) -> None:
         await run_job(job, self._on_event, clock=self.app.clock)
 
     def _on_event(self, event: Event) -> None:
@@ -107,20 +101,16 @@ class ImportScreen(StepScreen):
             self._finished(event)
 
     def _finished(self, event: Finished) -> None:
-        transcript = self.session.transcript
+        self.session.import_finished(event)
         self.query_one("#cancel", Button).disabled = True
         if event.ok:
-            self.session.imported = True
-            transcript.result(event.summary)
             self.show_result(f"imported: {event.summary}", True)
             self.allow_next(True)
             return
         if event.cancelled:
-            transcript.result("cancelled by the operator")
             self.show_result(f"import cancelled: `{self.session.database}` holds a partial import. "
                              "Drop it, then start again (or go back and pick another target).", False)
         else:
-            transcript.result(f"FAILED: {event.error}")
             self.show_result(f"import failed: {event.error}\nNext: {event.next_step}", False)
         self.query_one("#drop", Button).disabled = False
         self.query_one("#start", Button).disabled = False
@@ -143,13 +133,10 @@ class ImportScreen(StepScreen):
     def _drop(self) -> None:
         database = self.session.database
         try:
-            sql = drop_database(self.session.server, database)
+            self.session.drop_target()
         except Exception as exc:  # noqa: BLE001 - shown to the operator as it is
             self.app.call_from_thread(self.show_result, f"dropping `{database}` failed: {exc}", False)
             return
-        self.session.transcript.command(sql)
-        self.session.transcript.result("dropped")
-        self.session.created_database = False
         self.app.call_from_thread(self._dropped)
 
     def _dropped(self) -> None:

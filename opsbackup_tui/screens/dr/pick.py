@@ -3,15 +3,13 @@ the default is the newest dump whose checksum verifies, and a failing one cannot
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from ...core.dr import DumpRow, check_dump, list_dumps
+from ...core.dr import DumpRow, list_dumps
 from ...core.fmt import age_words, size_words
 from .base import StepScreen
 
@@ -43,7 +41,7 @@ class PickDumpScreen(StepScreen):
         for index, row in enumerate(rows):
             if row.sha == "unchecked":
                 self.app.call_from_thread(self.show_result, f"checking the sha256 of {row.dump.name}…", None)
-                check_dump(self.session.settings, row)
+                self.session.check_dump(row, record=False)
                 self.app.call_from_thread(self._update_row, index)
             if row.sha == "OK":
                 self.app.call_from_thread(self._select, index)
@@ -103,11 +101,8 @@ class PickDumpScreen(StepScreen):
     @work(thread=True, group="dr-check", exit_on_error=False)
     def _check(self, index: int) -> None:
         row = self.rows[index]
-        started = time.monotonic()
         self.app.call_from_thread(self.show_result, f"checking the sha256 of {row.dump.name}…", None)
-        check_dump(self.session.settings, row)
-        self.session.transcript.command(f"sha256 {row.dump.path} ({time.monotonic() - started:.1f} s)")
-        self.session.transcript.result(f"{row.dump.name}: sha256 {row.sha}")
+        self.session.check_dump(row)
         self.app.call_from_thread(self._update_row, index)
 
     def go_next(self) -> None:
@@ -115,9 +110,5 @@ class PickDumpScreen(StepScreen):
         row = self.rows[index]
         if row.sha != "OK":
             return
-        self.session.row = row
-        self.session.transcript.step("step 1: dump picked")
-        self.session.transcript.result(
-            f"{row.dump.name} ({size_words(row.dump.size)}), sha256 OK against {row.dump.sha_path.name}; verify log: "
-            + (f"{row.verify.path.name} result {row.verify.result}" if row.verify else "none"))
+        self.session.pick(row)
         super().go_next()

@@ -12,9 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
-from ...core.dr import EnvSwitch, apply_env_switch, plan_env_switch, run_reload
+from ...core.dr import EnvSwitch
 from ...core.proc import shown
-from ...core.settings import read_laravel_env
 from ..confirm import ConfirmScreen
 from .base import StepScreen
 
@@ -43,36 +42,18 @@ class SwitchScreen(StepScreen):
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
     def _plan(self) -> None:
-        s = self.session
-        env = s.settings.crm_env
-        if env is None:
-            self.app.call_from_thread(self._manual)
-            return
         try:
-            current = read_laravel_env(env)
-            values = {}
-            if s.server.socket is not None:
-                values["DB_SOCKET"] = str(s.server.socket)
-            else:
-                values["DB_HOST"] = s.server.host
-                if current.get("DB_PORT", "3306") != str(s.server.port):
-                    values["DB_PORT"] = str(s.server.port)
-            if current.get("DB_DATABASE") != s.database:
-                values["DB_DATABASE"] = s.database
-            switch = plan_env_switch(env, values)
+            switch = self.session.plan_switch()
         except OSError as exc:
-            self.app.call_from_thread(self.show_result, f"cannot read {env}: {exc.strerror}", False)
+            self.app.call_from_thread(self.show_result, f"cannot read {exc.filename}: {exc.strerror}", False)
             return
-        self.app.call_from_thread(self._show, switch)
+        if switch is None:
+            self.app.call_from_thread(self._manual)
+        else:
+            self.app.call_from_thread(self._show, switch)
 
     def _manual(self) -> None:
-        s = self.session
-        target = f"socket {s.server.socket}" if s.server.socket else f"{s.server.host}:{s.server.port}"
-        self.query_one("#intro", Static).update(Text(
-            f"OPS_CRM_ENV is not set, so the wizard does not know the CRM's .env. Set DB_HOST to {target} and "
-            f"DB_DATABASE to {s.database} in it yourself, then clear the config cache (php artisan config:clear)."))
-        s.transcript.step("step 5: switch the application")
-        s.transcript.result("no OPS_CRM_ENV: the operator was told what to change")
+        self.query_one("#intro", Static).update(Text(self.session.manual_switch_text()))
 
     def _show(self, switch: EnvSwitch) -> None:
         self.switch = switch
@@ -107,16 +88,11 @@ class SwitchScreen(StepScreen):
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
     def _apply(self) -> None:
-        s = self.session
         try:
-            backup = apply_env_switch(self.switch, datetime.fromtimestamp(self.app.clock()))
+            backup = self.session.apply_switch(datetime.fromtimestamp(self.app.clock()))
         except (OSError, RuntimeError) as exc:
             self.app.call_from_thread(self.show_result, f"not written: {exc}", False)
             return
-        s.env_backup = str(backup)
-        s.transcript.step("step 5: switch the application")
-        s.transcript.command(f"cp -p {self.switch.path} {backup}")
-        s.transcript.result("changed: " + ", ".join(f"{k}={new}" for k, (_, new) in self.switch.changes.items()))
         self.app.call_from_thread(self._applied, backup)
 
     def _applied(self, backup) -> None:
@@ -136,12 +112,8 @@ class SwitchScreen(StepScreen):
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
     def _reload(self) -> None:
-        s = self.session
-        command = list(s.settings.reload_command)
-        self.app.call_from_thread(self.show_result, f"running {shown(command)}…", None)
-        code, output = run_reload(command, s.settings.crm_env.parent)
-        s.transcript.command(shown(command))
-        s.transcript.result(f"exit {code}: {output[-500:]}")
+        self.app.call_from_thread(self.show_result, f"running {shown(self.session.settings.reload_command)}…", None)
+        code, output = self.session.reload()
         self.app.call_from_thread(self._reloaded, code, output)
 
     def _reloaded(self, code: int, output: str) -> None:

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
-from ...core.dr import TargetReport, check_target, create_database
+from ...core.dr import TargetReport, create_sql
 from ...core.mysql import DatabaseError, ServerConfig
 from ...core.settings import Secret
 from .base import StepScreen
@@ -96,33 +96,19 @@ class TargetScreen(StepScreen):
             self.app.call_from_thread(self.show_result, "the port must be a number between 1 and 65535", False)
             return
         self.app.call_from_thread(self.show_result, f"checking {server.describe()}…", None)
-        report = check_target(server, database, self.session.settings.db_name)
-        transcript = self.session.transcript
-        transcript.step("step 2: target checked")
-        transcript.command(f"connect {server.describe()}; information_schema; SHOW GRANTS")
-        transcript.result(self._summary(report))
+        report = self.session.check_target(server, database)
         self.app.call_from_thread(self._show_report, report)
-
-    @staticmethod
-    def _summary(report: TargetReport) -> str:
-        if not report.reachable:
-            return f"unreachable: {report.error}"
-        state = f"exists with {report.tables} tables" if report.exists else "does not exist"
-        privileges = {True: "grants cover the import", False: "grants do not show the privileges an import needs",
-                      None: "grants unknown"}[report.privileges_ok]
-        production = "; it is the PRODUCTION database (OPS_DB_NAME)" if report.production else ""
-        return f"`{report.database}` {state}, {report.sessions} other session(s); {privileges}{production}"
 
     def _show_report(self, report: TargetReport) -> None:
         self.report = report
-        self.query_one("#report", Static).update(self._summary(report))
+        self.query_one("#report", Static).update(report.summary)
         refused = report.refused
         self.query_one("#create", Button).disabled = bool(refused) or report.exists
         self.set_class(not refused and report.exists and report.needs_typed_name, "-needs-name")
         if refused:
             self.show_result(f"refused: {refused}", False)
         elif not report.exists:
-            self.will_run([f"CREATE DATABASE `{report.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"])
+            self.will_run([create_sql(report.database)])
             self.show_result(f"`{report.database}` does not exist: create it (the button shows what runs)", None)
         elif report.needs_typed_name:
             why = "the production database" if report.production else f"not empty ({report.tables} tables)"
@@ -136,17 +122,10 @@ class TargetScreen(StepScreen):
     def _create(self) -> None:
         server, database = self._server()
         try:
-            sql = create_database(server, database)
-        except DatabaseError as exc:
+            report = self.session.create_target(server, database)
+        except (DatabaseError, Exception) as exc:  # noqa: BLE001 - a server error, said as it is
             self.app.call_from_thread(self.show_result, f"creating `{database}` failed: {exc}", False)
             return
-        except Exception as exc:  # noqa: BLE001 - a server error, said as it is
-            self.app.call_from_thread(self.show_result, f"creating `{database}` failed: {exc}", False)
-            return
-        self.session.transcript.command(sql)
-        self.session.transcript.result("created")
-        self.session.created_database = True
-        report = check_target(server, database, self.session.settings.db_name)
         self.app.call_from_thread(self._show_report, report)
 
     def _update_next(self) -> None:
@@ -158,10 +137,9 @@ class TargetScreen(StepScreen):
 
     def go_next(self) -> None:
         server, database = self._server()
-        report = self.report
-        if report is None or report.database != database or report.refused:
+        try:
+            self.session.use_target(server, database, self.query_one("#typed", Input).value)
+        except ValueError as exc:
+            self.show_result(str(exc), False)
             return
-        self.session.server, self.session.database = server, database
-        if report.needs_typed_name:
-            self.session.transcript.result(f"operator typed `{database}` to restore into it")
         super().go_next()

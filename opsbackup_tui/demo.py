@@ -1,5 +1,8 @@
 """The demo: a realistic backup tree, ops.log, restic repo, uploads and a private MariaDB.
 
+A tool beside the product, not part of core: it writes its tree through the same artefact writers
+as the jobs (core.artefacts), so what the demo shows is what the product makes.
+
 Everything lives under one folder (default: the platformdirs data dir). Generation is keyed by
 day and idempotent, so a second `opsbackup demo` days later tops the tree up to today instead of
 showing a month of stale backups. The private MariaDB listens on a unix socket inside the demo
@@ -24,10 +27,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from .atomic import write_atomic
-from .opslog import format_line
-from .settings import APP_NAME, Secret
-from .tree import format_stamp
+from .core.artefacts import dumps, markers, verifylogs
+from .core.atomic import write_atomic
+from .core.opslog import format_line
+from .core.settings import APP_NAME, Secret
 
 DATABASE = "crm"
 CRITICAL = ("users", "contacts", "opportunities")
@@ -227,15 +230,13 @@ def _set_mtime(path: Path, when: datetime) -> None:
 def _write_dump(base: Path, day: date, cache: _RowCache) -> tuple[Path, str]:
     started = _at(day, DUMP_TIME)
     finished = started + timedelta(seconds=5 + day.day % 4)
-    name = f"full-{format_stamp(started)}.sql.gz"
-    path = base / "db" / name
+    path = base / "db" / dumps.dump_name(started)
     sql = dump_sql(day, finished, cache).encode("utf-8")
     data = gzip.compress(sql, compresslevel=6, mtime=0)
     digest = hashlib.sha256(data).hexdigest()
-    write_atomic(path, data, 0o640)
-    write_atomic(path.with_name(name + ".sha256"), f"{digest}  {name}\n", 0o640)
-    _set_mtime(path, finished)
-    _set_mtime(path.with_name(name + ".sha256"), finished)
+    partial = path.with_name(path.name + dumps.PARTIAL_SUFFIX)
+    write_atomic(partial, data, 0o600)
+    dumps.publish(partial, path, digest, mtime=finished.timestamp())
     return path, digest
 
 
@@ -252,8 +253,8 @@ def _write_verify(base: Path, day: date, dump: Path, digest: str, fail: bool) ->
     else:
         lines += [f"tables: {len(counts)}"] + [f"rows.{t}: {counts[t]}" for t in CRITICAL] + \
                  [f"duration_s: {3.1 + _day_no(day) / 200:.1f}", "result: OK"]
-    path = base / "verify" / f"verify-{format_stamp(started)}.log"
-    write_atomic(path, "\n".join(lines) + "\n", 0o640)
+    values = dict(line.split(": ", 1) for line in lines)
+    path = verifylogs.LOGS.write(base / "verify", started, values)
     _set_mtime(path, started + timedelta(seconds=4))
 
 
@@ -368,20 +369,13 @@ def _snapshot(paths: DemoPaths, base: Path, day: date, say: Say) -> bool:
             continue
         if event.get("message_type") == "summary":
             summary = event
-    marker = base / "snapshots" / f"snapshot-{format_stamp(when)}.txt"
-    body = "\n".join([
-        f"snapshot_id: {summary.get('snapshot_id', '?')}",
-        "tag: uploads",
-        f"paths: {paths.uploads}",
-        f"files_new: {summary.get('files_new', 0)}",
-        f"files_changed: {summary.get('files_changed', 0)}",
-        f"files_unmodified: {summary.get('files_unmodified', 0)}",
-        f"total_files_processed: {summary.get('total_files_processed', 0)}",
-        f"data_added: {summary.get('data_added', 0)}",
-        f"duration_s: {time.monotonic() - started:.1f}",
-    ]) + "\n"
-    write_atomic(marker, body, 0o640)
-    _set_mtime(marker, when + timedelta(seconds=3))
+    markers.MARKERS.write(base / "snapshots", when, {
+        "snapshot_id": summary.get("snapshot_id", "?"), "tag": "uploads", "paths": paths.uploads,
+        "files_new": summary.get("files_new", 0), "files_changed": summary.get("files_changed", 0),
+        "files_unmodified": summary.get("files_unmodified", 0),
+        "total_files_processed": summary.get("total_files_processed", 0),
+        "data_added": summary.get("data_added", 0), "duration_s": f"{time.monotonic() - started:.1f}",
+    }, mtime=(when + timedelta(seconds=3)).timestamp())
     return True
 
 
@@ -509,7 +503,7 @@ def _crm_tables(paths: DemoPaths) -> int:
 
 def _load_dump(paths: DemoPaths, dump: Path, say: Say) -> None:
     """Import the newest dump into the demo CRM with the real client, as an operator would."""
-    from .mysql import ServerConfig, client_program, defaults_file
+    from .core.mysql import ServerConfig, client_program, defaults_file
 
     say(f"loading {dump.name} into the demo database `{DATABASE}`")
     server = ServerConfig(socket=paths.socket, user="root", password=Secret(_db_password(paths)))
@@ -604,15 +598,13 @@ def ensure_demo(root: Path, now: datetime | None = None, say: Say = lambda _: No
         day = first + timedelta(days=offset)
         if _at(day, DUMP_TIME) > now:
             continue
-        name = f"full-{format_stamp(_at(day, DUMP_TIME))}.sql.gz"
-        dump = paths.base / "db" / name
-        sha = dump.with_name(name + ".sha256")
-        if dump.exists() and sha.exists():
-            digest = sha.read_text().split()[0]
-        else:
+        dump = paths.base / "db" / dumps.dump_name(_at(day, DUMP_TIME))
+        digest = dumps.read_sha256_file(dump.with_name(dump.name + dumps.SHA_SUFFIX), dump.name)
+        if digest is None or not dump.exists():
+            dump.unlink(missing_ok=True)  # a dump without its checksum never counts: made again
             dump, digest = _write_dump(paths.base, day, cache)
             made += 1
-        verify = paths.base / "verify" / f"verify-{format_stamp(_at(day, VERIFY_TIME))}.log"
+        verify = verifylogs.LOGS.path_for(paths.base / "verify", _at(day, VERIFY_TIME))
         if day.weekday() == 6 and _at(day, VERIFY_TIME) <= now and not verify.exists():
             _write_verify(paths.base, day, dump, digest, events.get(day.isoformat()) == "verify_fail")
     if made:
@@ -645,7 +637,7 @@ def ensure_demo(root: Path, now: datetime | None = None, say: Say = lambda _: No
         made = 0
         for offset in range(SNAPSHOT_DAYS - 1, -1, -1):
             day = now.date() - timedelta(days=offset)
-            marker = paths.base / "snapshots" / f"snapshot-{format_stamp(_at(day, SNAPSHOT_TIME))}.txt"
+            marker = markers.MARKERS.path_for(paths.base / "snapshots", _at(day, SNAPSHOT_TIME))
             if _at(day, SNAPSHOT_TIME) <= now and not marker.exists():
                 made += _snapshot(paths, paths.base, day, say)
         if made:
@@ -657,7 +649,10 @@ def ensure_demo(root: Path, now: datetime | None = None, say: Say = lambda _: No
     if with_server and shutil.which("mariadbd") and shutil.which("mariadb-install-db"):
         start_server(paths, say)
         if _crm_tables(paths) == 0:
-            newest = max((paths.base / "db").glob("full-*.sql.gz"), default=None)
+            from .core.artefacts.tree import BackupTree
+
+            found = BackupTree(paths.base).newest_valid_dump()
+            newest = found.path if found else None
             if newest is not None:
                 _load_dump(paths, newest, say)
         database = True
