@@ -86,7 +86,6 @@ class ClientFailed(Exception):
     def __init__(self, client: int, clients: int, code: int, tail: str, where: str | None) -> None:
         self.client, self.clients, self.code, self.tail, self.where = client, clients, code, tail, where
         last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), f"exit code {code}")
-        self.last_line = last
         super().__init__(last if where is None else f"{last} ({where})")
 
 
@@ -368,9 +367,6 @@ class Dispatcher:
         elif self.deferred:
             states.append(f"views, routines, triggers, events: {_size(self.deferred)} after the tables")
         return "; ".join(states)
-
-    def in_flight(self) -> list[str]:
-        return [lane.section.name for lane in self._lanes if lane.section is not None and lane.state != "idle"]
 
     # --- routing (called by the splitter) ---
 
