@@ -304,7 +304,7 @@ class Dispatcher:
         self._stopping = False
         self._failed: ClientFailed | None = None
         self._token = secrets.token_hex(8)
-        self._mark = re.compile(rb"opsbackup:" + self._token.encode() + rb":(\d+)")
+        self._mark = re.compile(rb"opsbackup:" + self._token.encode() + rb":(\d+)\n")  # whole: 1 is not 12
 
     # --- the stream ---
 
