@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c  # noqa: E402
-import verify as v  # noqa: E402  (bench/verify.py: settle, fresh, drop, verify_dbs, wait_no_foreign_verify)
+import verify as v  # noqa: E402  (bench/verify.py: settle, fresh, drop, job_run_ok, wait_no_foreign_verify)
 
 GENERATOR_VERSION = 1
 TARGETS = {"even": 0.6, "skew": 1.05}
@@ -89,19 +89,6 @@ def checksums(database: str, tables: list[str]) -> dict[str, int]:
         with conn.cursor() as cur:
             cur.execute("CHECKSUM TABLE " + ", ".join(f"`{t}`" for t in tables))
             return {row[0].split(".", 1)[1]: int(row[1]) for row in cur.fetchall()}
-    finally:
-        conn.close()
-
-
-def counts(database: str, tables: list[str]) -> dict[str, int]:
-    conn = c.connect(database)
-    try:
-        with conn.cursor() as cur:
-            result = {}
-            for table in tables:
-                cur.execute(f"SELECT COUNT(*) FROM `{table}`")
-                result[table] = int(cur.fetchone()[0])
-            return result
     finally:
         conn.close()
 
@@ -174,7 +161,7 @@ def prepare(shape: str, rebuild: bool) -> tuple[Path, dict]:
         sys.exit(f"opsbackup run db_backup failed (exit {run.rc}):\n{run.stdout}{run.stderr}")
     tables = [name for name, _, _ in SHAPES[shape]]
     meta = {"built": want, "dump": dumps[-1].name, "sql": sql_size(dumps[-1]), "tables": tables,
-            "rows": counts(database, tables), "checksums": checksums(database, tables)}
+            "rows": v.counts(database, tables), "checksums": checksums(database, tables)}
     meta_path.write_text(json.dumps(meta, indent=1))
     c.execute(f"DROP DATABASE IF EXISTS `{database}`")
     print(f"made {dumps[-1].name}: {dumps[-1].stat().st_size / 1e6:.1f} MB gzip'd, {meta['sql'] / 1e6:.0f} MB of SQL; "
@@ -208,7 +195,7 @@ def bench(shape: str, dump: Path, meta: dict, runs: int, jobs: int | None, keep:
 
     def check_db(side: str, database: str) -> None:
         nonlocal ok
-        got, got_sums = counts(database, tables), checksums(database, tables)
+        got, got_sums = v.counts(database, tables), checksums(database, tables)
         if got != expected or got_sums != sums:
             print(f"  {side}: rows {got} / checksums {got_sums} differ from the source's {expected} / {sums}")
             ok = False
@@ -221,21 +208,7 @@ def bench(shape: str, dump: Path, meta: dict, runs: int, jobs: int | None, keep:
         if side == "verify":
             v.wait_no_foreign_verify()
             run = c.run_timed(argv[side], env)
-            made = re.findall(r"CREATE DATABASE (verify_\d{8}_\d{6})", run.stdout)
-            if [name for name in made if name in v.verify_dbs()]:
-                print("  the verify job left its database behind")
-                ok = False
-            if run.rc != 0:
-                print(f"  opsbackup run verify failed (exit {run.rc}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-                ok = False
-            elif check:
-                summary = next((line for line in run.stdout.splitlines() if " OK in " in line), "")
-                want = ", ".join(f"{t} {expected[t]}" for t in tables)
-                if want not in summary:
-                    print(f"  the verify job does not report the source's rows ({want}): {summary!r}")
-                    ok = False
-                else:
-                    print(f"  checked verify: {summary.split(' OK in ', 1)[1][:140]}")
+            ok = v.job_run_ok(run, expected, tables, check) and ok
             return run
         database = RESTORE_DB if side == "restore" else PEER_DB
         v.fresh(database)
