@@ -197,7 +197,9 @@ async def test_end_to_end_recovery_from_a_real_dump_with_enter_and_y_alone(
 
 
 def hand_settings(tmp_path, make_settings, mysql_server, body: str | None = None, **extra):
-    """Settings over a tree holding one hand-made dump (a true .sha256) of a small CRM."""
+    """Settings over a tree holding one hand-made dump (a true .sha256) of a small CRM; OPS_DB_NAME a
+    name of its own (the proposed target, <name>_restore_<date>, is then the test's alone)."""
+    extra.setdefault("db_name", new_db_name("crm_prod"))
     settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", **extra))
     hand_dump(settings.backup_base, "20261126-0200", crm_sql() if body is None else body)
     return settings
@@ -210,7 +212,7 @@ def slow_body(seconds: int = 90) -> str:
 
 async def test_non_empty_target_needs_its_name_typed(tmp_path, make_settings, mysql_server, scratch_db):
     sql(mysql_server, "CREATE TABLE keepme (id INT)", database=scratch_db)
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
         keys = Keys(pilot)
@@ -235,7 +237,7 @@ async def test_non_empty_target_needs_its_name_typed(tmp_path, make_settings, my
 
 async def test_changing_the_target_forgets_its_check(tmp_path, make_settings, mysql_server, scratch_db):
     sql(mysql_server, "CREATE TABLE keepme (id INT)", database=scratch_db)
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
         keys = Keys(pilot)
@@ -269,7 +271,7 @@ async def test_a_target_with_other_sessions_or_unreachable_is_refused_whatever_i
         tmp_path, make_settings, mysql_server, scratch_db):
     from jobs_support import admin, free_port
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     app = make_app(settings, clock=time.time, host="backup-host")
     other = admin(mysql_server, scratch_db)  # a CRM worker still connected to it
     try:
@@ -336,7 +338,7 @@ async def test_a_dump_that_switches_database_is_refused_and_the_other_database_u
     sql(mysql_server, "CREATE TABLE victims (id INT PRIMARY KEY)", "INSERT INTO victims VALUES (1),(2),(3)",
         database=other)
     hostile = statement.format(other=other) + "\nDROP TABLE IF EXISTS `victims`;\nCREATE TABLE `pwned` (id INT);\n"
-    settings = hand_settings(tmp_path, make_settings, mysql_server, crm_sql(extra=hostile), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, crm_sql(extra=hostile))
     restored_db = drop_later(default_target(settings))
     drop_later(other + "x")
     app = make_app(settings, clock=time.time, host="backup-host")
@@ -358,7 +360,7 @@ async def test_x_cancels_mid_import_and_enter_drops_the_partial_database(
         tmp_path, make_settings, mysql_server, drop_later, own_tmp):
     from jobs_support import find_child
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -394,7 +396,7 @@ async def test_leaving_mid_import_asks_cancels_and_leaves_nothing(
         tmp_path, make_settings, mysql_server, drop_later, own_tmp):
     from jobs_support import find_child
 
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -429,7 +431,7 @@ async def test_leaving_mid_import_asks_cancels_and_leaves_nothing(
 
 async def test_differences_from_the_verify_log_are_shown_and_need_a_confirmation(
         tmp_path, make_settings, mysql_server, drop_later):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     write_verify_log(settings.backup_base, "20261126-0300", "full-20261126-0200.sql.gz", 3,
                      {"users": 3, "contacts": 6, "opportunities": 4})
     drop_later(default_target(settings))
@@ -464,7 +466,7 @@ async def test_differences_from_the_verify_log_are_shown_and_need_a_confirmation
 
 async def test_without_a_verify_log_step_4_says_so_and_back_does_not_import_twice(
         tmp_path, make_settings, mysql_server, drop_later):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -491,7 +493,7 @@ async def test_without_a_verify_log_step_4_says_so_and_back_does_not_import_twic
 
 
 async def test_q_mid_import_asks_before_leaving(tmp_path, make_settings, mysql_server, drop_later, own_tmp):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -510,7 +512,7 @@ async def test_q_mid_import_asks_before_leaving(tmp_path, make_settings, mysql_s
 
 
 async def test_ctrl_q_mid_import_asks_first(tmp_path, make_settings, mysql_server, drop_later, own_tmp):
-    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body(), db_name="crm_prod")
+    settings = hand_settings(tmp_path, make_settings, mysql_server, slow_body())
     restored_db = drop_later(default_target(settings))
     app = make_app(settings, clock=time.time, host="backup-host")
     async with app.run_test(size=SIZE) as pilot:
@@ -526,3 +528,86 @@ async def test_ctrl_q_mid_import_asks_first(tmp_path, make_settings, mysql_serve
         asked = isinstance(app.screen, ConfirmScreen)
     assert option_dirs(own_tmp) == []  # whatever happens, the private option file is gone
     assert asked, "ctrl+q quit the app mid-import without asking"
+
+
+REALISTIC_ENV = """APP_NAME="Acme CRM"
+APP_ENV=production
+APP_KEY=base64:q1Vx3kZlY0lWc2VjcmV0QXBwS2V5MTIzNDU2Nzg5MGFiY2Q=
+APP_DEBUG=false
+APP_URL=https://crm.acme.example
+
+LOG_CHANNEL=stack
+LOG_LEVEL=warning
+
+DB_CONNECTION=mysql
+DB_HOST=10.0.0.9
+DB_PORT=3306
+DB_DATABASE={database}
+DB_USERNAME=root
+DB_PASSWORD={db_password}
+
+BROADCAST_DRIVER=log
+CACHE_DRIVER=redis
+QUEUE_CONNECTION=redis
+SESSION_DRIVER=redis
+REDIS_HOST=127.0.0.1
+REDIS_PASSWORD=r3dis-Secret-Pw
+REDIS_URL=redis://default:r3dis-Url-Secret@127.0.0.1:6379/0
+
+MAIL_MAILER=smtp
+MAIL_HOST=smtp.mailgun.org
+MAIL_USERNAME=postmaster@mg.acme.example
+MAIL_PASSWORD="m@il Secret Pw"
+MAILGUN_SECRET=key-mailgunSecret0123
+AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE
+AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+PUSHER_APP_SECRET=pusherSecret42
+STRIPE_KEY=pk_live_stripePublishable77
+STRIPE_SECRET=sk_live_stripeSecret88
+SENTRY_LARAVEL_DSN=https://publicKey:sentrySecret99@o1.ingest.sentry.io/1
+JWT_SECRET=jwtSecretValue1234567890
+"""
+SECRETS = ("q1Vx3kZlY0lWc2VjcmV0QXBwS2V5", "r3dis-Secret-Pw", "r3dis-Url-Secret", "m@il Secret Pw",
+           "key-mailgunSecret0123", "wJalrXUtnFEMI", "pusherSecret42", "sk_live_stripeSecret88", "sentrySecret99",
+           "jwtSecretValue", "pk_live_stripePublishable77")
+
+
+async def test_no_secret_of_a_realistic_laravel_env_reaches_the_screen_or_the_transcript(
+        tmp_path, make_settings, mysql_server, drop_later):
+    settings = hand_settings(tmp_path, make_settings, mysql_server)
+    crm_env = tmp_path / "crm" / ".env"
+    crm_env.parent.mkdir(parents=True)
+    crm_env.write_text(REALISTIC_ENV.format(database=settings.db_name, db_password="db-Pw-Secret-5150"))
+    # The jobs log in with the test server's credentials, not the .env's DB_PASSWORD (a secret to hide).
+    own_password = {} if mysql_server.password is not None else {"db_password": ""}
+    settings = make_settings(**db_flags(mysql_server, tmp_path / "secrets", db_name=settings.db_name,
+                                        crm_env=crm_env, **own_password))
+    drop_later(default_target(settings))
+    seen: list[str] = []
+    app = make_app(settings, clock=time.time, host="backup-host")
+    async with app.run_test(size=SIZE) as pilot:
+        keys = Keys(pilot)
+        step3 = await to_import(pilot, keys)
+        await keys.enter_when(step3, "import into")
+        await keys.enter_when(step3, "next")
+        step4 = await on_step(pilot, VerifyScreen)
+        await keys.enter_when(step4, "next")
+        step5 = await on_step(pilot, SwitchScreen)
+        await wait_for(pilot, lambda: "write the new .env" in hint(step5), "the diff")
+        from ui_support import screen_text
+
+        seen.append(screen_text(app))
+        assert "APP_KEY=***" in seen[-1] or "DB_PASSWORD=***" in seen[-1]
+        await keys("enter")
+        ask = await confirm(pilot)
+        seen += [screen_text(app), "\n".join(ask.lines)]
+        assert "DB_PASSWORD=***" in seen[-1]
+        await keys("y")
+        await result_says(pilot, step5, "written; the old file is kept as")
+        seen.append(screen_text(app))
+    shown = "\n".join(seen + [transcripts(settings)[0].read_text()])
+    for secret in (*SECRETS, "db-Pw-Secret-5150"):
+        assert secret not in shown, secret
+    text = crm_env.read_text()  # the file itself keeps every value, only the two keys changed
+    assert "db-Pw-Secret-5150" in text and "sk_live_stripeSecret88" in text
+    assert f"DB_DATABASE={default_target(settings)}\n" in text and "DB_HOST=127.0.0.1\n" in text

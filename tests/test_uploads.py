@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dr_support import click, wait_for
+from dr_support import wait_for
 from jobs_support import init_restic_repo
 from textual.widgets import DataTable, RichLog, Tree
 from ui_support import settle
@@ -35,6 +35,19 @@ FILES = {
     "photos/2026/11/doc 1.pdf": b"%PDF doc 1\n" * 100,
     "back\\slash.txt": b"a backslash in the name\n",
 }
+
+
+async def click(pilot, selector: str) -> None:
+    """Click an enabled button (the uploads screen's buttons are being replaced by keys)."""
+    from textual.widgets import Button
+
+    screen = pilot.app.screen
+    button = await wait_for(pilot, lambda: (b := screen.query_one(selector, Button)) and not b.disabled and b,
+                            f"{selector} enabled")
+    button.scroll_visible(animate=False, immediate=True)
+    await pilot.pause()
+    await pilot.click(button)
+    await pilot.pause(0.25)
 
 
 def digest(path: Path) -> str:

@@ -32,6 +32,7 @@ class RunsJob:
         self.row = JobRow(job.kind, self.app.clock(), focusable=False)
         container.mount(self.row)
         self.worker = self._run_job(job)
+        self.refresh_bindings()
 
     @work(group="screen-job", exit_on_error=False)
     async def _run_job(self, job: Job) -> None:
@@ -44,6 +45,7 @@ class RunsJob:
             self.row.feed(event, self.app.clock())
         self.job_event(event)
         if isinstance(event, Finished):
+            self.refresh_bindings()  # x cancels no more
             if self.errors_in_a_dialog and not event.ok and not event.cancelled and not event.busy:
                 self.app.push_screen(ErrorScreen(f"{title(event.job)} failed", event.error or "",
                                                  event.next_step, event.stderr_tail))
@@ -54,6 +56,10 @@ class RunsJob:
 
     def job_finished(self, event: Finished) -> None:
         """For subclasses: refresh what the job changed."""
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """x shows, and works, only while the job runs."""
+        return self.job_running() if action == "cancel_job" else True
 
     def job_running(self) -> bool:
         # The job's Finished event is its last word (sent after its cleanup): the worker may still

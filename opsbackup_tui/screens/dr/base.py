@@ -40,7 +40,7 @@ class StepScreen(Screen[str]):
     StepScreen > #verdict { height: auto; max-height: 4; padding: 0 1; border-top: solid $panel-lighten-2; }
     StepScreen > #verdict.-ok { color: $success; }
     StepScreen > #verdict.-bad { color: $error; text-style: bold; }
-    StepScreen > #hint { height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    StepScreen > #hint { height: auto; max-height: 2; padding: 0 1; background: $boost; text-style: bold; }
     """
     BINDINGS = [
         Binding("enter", "primary", "Go on", show=False),

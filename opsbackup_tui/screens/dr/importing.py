@@ -23,6 +23,9 @@ class JobStep(RunsJob, StepScreen):
 
     errors_in_a_dialog = False
     BINDINGS = [Binding("x", "cancel_job", "Cancel")]
+    DEFAULT_CSS = """
+    JobStep #progress { height: auto; }
+    """
 
     def busy(self) -> bool:
         return self.job_running()

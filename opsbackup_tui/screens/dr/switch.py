@@ -151,5 +151,7 @@ class SwitchScreen(StepScreen):
         self.reloaded = True
         self.will_run([f"{shown(self.session.settings.reload_command)}   (in {self.session.settings.crm_env.parent})"],
                       ran=True)
-        self.query_one("#reload-out", Static).update(Text(output[-2000:] or "(no output)"))
+        out = self.query_one("#reload-out", Static)
+        out.update(Text(output[-2000:] or "(no output)"))
         self.show_result(f"reload command exited {code}", code == 0)
+        self.call_after_refresh(out.scroll_visible, animate=False)

@@ -23,9 +23,10 @@ FIELDS = ("host", "port", "socket", "user", "password", "database")
 class TargetScreen(StepScreen):
     number = 2
     DEFAULT_CSS = """
-    TargetScreen .field { height: auto; }
-    TargetScreen .field Label { width: 18; padding: 1 1 0 0; }
+    TargetScreen .field { height: 1; margin-bottom: 1; }
+    TargetScreen .field Label { width: 18; padding: 0 1 0 0; }
     TargetScreen .field Input { width: 1fr; }
+    TargetScreen #typed { margin-top: 1; }
     TargetScreen #typed { display: none; }
     TargetScreen.-needs-name #typed { display: block; }
     """
@@ -39,10 +40,10 @@ class TargetScreen(StepScreen):
         for key in FIELDS:
             with Horizontal(classes="field"):
                 yield Label(labels.get(key, key))
-                yield Input(values[key], id=f"f-{key}", password=key == "password",
+                yield Input(values[key], id=f"f-{key}", password=key == "password", compact=True,
                             placeholder="(empty: the configured password)" if key == "password" else "")
         yield Static("", id="report")
-        yield Input(placeholder="type the database name exactly to restore into it", id="typed")
+        yield Input(placeholder="type the database name exactly to restore into it", id="typed", compact=True)
 
     def on_mount(self) -> None:
         self.report: TargetReport | None = None
