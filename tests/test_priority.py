@@ -42,8 +42,12 @@ def io_class(pid: int) -> str:
 
 
 def comm(pid: int) -> str:
-    with open(f"/proc/{pid}/comm") as handle:
-        return handle.read().strip()
+    """The program a process runs; "" once it is gone (a short-lived `--version` probe)."""
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
 
 
 def started(argv: list[str]) -> Child:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from jobs_support import ResticRepo, descendants, init_restic_repo, put_on_path, real_program
+from textual.coordinate import Coordinate
 from textual.widgets import Button, RichLog
-from ui_support import screen_text, settle, wait_for
+from ui_support import SIZES, build_settings, fixed_clock, screen_text, settle, snapshot_host, snapshot_root, wait_for
 
 from opsbackup_tui.app import make_app
 from opsbackup_tui.core import uploads as up
@@ -400,7 +401,7 @@ async def open_snapshot(pilot, setup, keys: Keys):
     screen = await open_uploads(pilot, keys)
     table = screen.query_one(SnapshotTable)
     await wait_for(pilot, lambda: table.row_count == 1, "the snapshot listed")
-    assert str(table.get_row_at(0)[2]) == setup.snapshot.short_id
+    assert str(table.get_row_at(0)[1]) == setup.snapshot.short_id
     await keys("enter")
     tree = screen.query_one(PickTree)
     await wait_for(pilot, lambda: node_named(tree.root, "contracts"), "the snapshot's root folder")
@@ -639,3 +640,38 @@ async def test_the_uploads_screen_refuses_a_symlink_leading_out(setup):
         assert "outside the restored uploads: refused" in shown_log(screen)
         assert "staging dir removed" in status(screen) and stagings(setup) == []
         assert screen.query_one("#apply").disabled
+
+
+# --- snapshots of the screen ---
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_snapshot_uploads_screen_with_a_deep_match_selected(snap_compare, size, monkeypatch):
+    """At fixed paths, with the snapshot's time and host fixed (restic --time --host); its id is
+    random (content addressed, inodes included), so the table's id cell is shown as a placeholder
+    once the real one was seen."""
+    with snapshot_host(monkeypatch):
+        root = snapshot_root(f"uploads-{size[0]}x{size[1]}")
+        if root.exists():
+            shutil.rmtree(root)
+        uploads = fill_uploads(root / "uploads")
+        repo = init_restic_repo(root / "restic")
+        made = repo.run("backup", "--tag", "uploads", "--host", "backup-host", "--time", "2026-11-26 03:00:00",
+                        str(uploads))
+        assert made.returncode == 0, made.stderr
+        settings = build_settings(root, **repo.flags(uploads))
+        app = make_app(settings, clock=fixed_clock, host="backup-host")
+
+        async def found(pilot):
+            keys = Keys(pilot)
+            screen = await open_uploads(pilot, keys)
+            table = screen.query_one(SnapshotTable)
+            await wait_for(pilot, lambda: table.row_count == 1, "the snapshot listed")
+            assert str(table.get_row_at(0)[1]) == screen.snapshots[0].short_id
+            table.update_cell_at(Coordinate(0, 1), "5a9e1d0c")
+            await keys("enter")
+            await find(pilot, keys, screen, "kůň")
+            await keys("space")
+            await wait_for(pilot, lambda: "1 selected" in str(screen.query_one("#selected").render()), "selected")
+
+        assert snap_compare(app, terminal_size=size, run_before=found)

@@ -226,7 +226,7 @@ class UploadsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(SnapshotTable)
-        for key in ("time", "host", "id"):
+        for key in ("time", "id", "host"):  # the host last: cut first at 80 columns
             table.add_column(key, key=key)
         table.focus()
         settings = self.app.settings
@@ -276,7 +276,7 @@ class UploadsScreen(Screen[None]):
         self.snapshots = message.snapshots
         table = self.query_one(SnapshotTable)
         for index, snap in enumerate(self.snapshots):
-            table.add_row(snap.time[:19].replace("T", " "), snap.hostname, snap.short_id, key=str(index))
+            table.add_row(snap.time[:16].replace("T", " "), snap.short_id, snap.hostname, key=str(index))
         if not self.snapshots:
             tree.root.set_label(Text("no snapshot to browse"))
             self._status("no snapshot tagged uploads in the repository", "bold red")

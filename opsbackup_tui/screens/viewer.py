@@ -6,7 +6,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -17,9 +16,11 @@ from ..widgets.document import Document
 class MarkdownScreen(Screen[None]):
     DEFAULT_CSS = """
     MarkdownScreen > .title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
-    MarkdownScreen #body { height: 1fr; }
+    MarkdownScreen { layers: base contents; }
     MarkdownScreen Document { height: 1fr; width: 1fr; }
-    MarkdownScreen #contents { display: none; width: 32; height: 1fr; border-right: vkey $panel-lighten-2; }
+    /* Over the document, not beside it: the document keeps its width (no second rendering). */
+    MarkdownScreen #contents { display: none; layer: contents; position: absolute; offset: 0 1;
+                               width: 36; max-height: 80%; border: round $accent; }
     MarkdownScreen.-contents #contents { display: block; }
     """
     BINDINGS = [Binding("escape,q", "close", "Back"), Binding("t", "toggle_contents", "Contents")]
@@ -29,14 +30,21 @@ class MarkdownScreen(Screen[None]):
         self.title_text, self.markdown = title, markdown
 
     def compose(self) -> ComposeResult:
-        yield Static(self.title_text, classes="title", markup=False)
-        with Horizontal(id="body"):
-            yield OptionList(id="contents")
-            yield Document(self.markdown, width_hint=self.app.size.width)
+        yield Static(Text(self.title_text), classes="title")
+        yield Document(self.markdown, width_hint=self.app.size.width)
+        yield OptionList(id="contents")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(Document).focus()
+
+    def on_resize(self) -> None:
+        # One line: a long title (a report's path) keeps its start and its end, cut in the middle.
+        room = self.size.width - 2
+        title = self.title_text
+        if len(title) > room > 20:
+            title = title[:12] + "…" + title[len(title) - (room - 13):]
+        self.query_one(".title", Static).update(Text(title, no_wrap=True, overflow="ellipsis"))
 
     def on_document_ready(self, message: Document.Ready) -> None:
         contents = self.query_one(OptionList)

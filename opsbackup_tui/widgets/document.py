@@ -15,6 +15,7 @@ import io
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -169,10 +170,12 @@ class _Layout:
         columns = max(len(row) for row in cells)
         for row in cells:
             row += [Text()] * (columns - len(row))
+        widths = column_widths(cells, width - GAP * (columns - 1))
+        if widths is None:
+            return self.records(cells if has_head else [[Text(f"{c + 1}") for c in range(columns)], *cells], width)
         if has_head:
             for cell in cells[0]:
                 cell.stylize(self.heading_style)
-        widths = self.column_widths(cells, width - GAP * (columns - 1))
         out: list[Text] = []
         for number, row in enumerate(cells):
             parts = [self.wrap(cell, w) for cell, w in zip(row, widths)]
@@ -188,23 +191,48 @@ class _Layout:
                 out.append(Text("─" * (sum(widths) + GAP * (columns - 1)), self.rule))
         return out
 
-    @staticmethod
-    def column_widths(cells: list[list[Text]], room: int) -> list[int]:
-        """Each column as wide as its widest cell; when they do not fit, the widest give up room,
-        first down to their longest word (so words wrap whole), then further (long words fold)."""
-        columns = len(cells[0])
-        natural = [max(max((len(line) for line in row[c].plain.split("\n")), default=0) for row in cells)
-                   for c in range(columns)]
-        words = [max((len(word) for row in cells for word in row[c].plain.split()), default=1)
-                 for c in range(columns)]
-        widths = [max(1, n) for n in natural]
-        for floor in ([min(n, max(w, 8)) for n, w in zip(natural, words)], [min(n, 4) for n in natural]):
-            while sum(widths) > room:
-                widest = max(range(columns), key=lambda c: widths[c] - floor[c])
-                if widths[widest] <= max(1, floor[widest]):
-                    break
-                widths[widest] -= 1
-        return widths
+    def records(self, cells: list[list[Text]], width: int) -> list[Text]:
+        """A table too wide for its words, one record per row: the first cell as its title, then
+        `header: value` for the others, wrapped under themselves."""
+        head, body = cells[0], cells[1:]
+        out: list[Text] = []
+        for row in body:
+            if out:
+                out.append(Text("─" * min(width, 24), self.rule))
+            out += self.wrap(Text.assemble(row[0], style=self.heading_style), width)
+            for name, value in zip(head[1:], row[1:]):
+                label = f"{name.plain}: "
+                lines = self.wrap(value, width - 2 - len(label)) or [Text()]
+                out += self.indent(lines, "  " + label, " " * (2 + len(label)))
+        return out
+
+
+SHORT_CELL = 10  # a cell up to this long never wraps ("24 h", "3 d", "OK")
+
+
+def _unbreakable(text: str) -> int:
+    width = cell_len(text)
+    return width if width <= SHORT_CELL else max((cell_len(word) for word in text.split()), default=1)
+
+
+def column_widths(cells: list[list[Text]], room: int) -> list[int] | None:
+    """As a browser lays out a table: every column as wide as its widest cell when all fit; else
+    each gets its longest word and the room left goes to the columns that wrap, in proportion to
+    what they lack. None when even the longest words do not fit (then: records). Short cells
+    count as one word."""
+    columns = len(cells[0])
+    most = [max(1, max(max((cell_len(line) for line in row[c].plain.split("\n")), default=0) for row in cells))
+            for c in range(columns)]
+    if sum(most) <= room:
+        return most
+    least = [min(most[c], max((_unbreakable(row[c].plain) for row in cells), default=1)) for c in range(columns)]
+    if sum(least) > room:
+        return None
+    spare, lack = room - sum(least), sum(m - n for m, n in zip(most, least))
+    widths = [n + (m - n) * spare // lack for m, n in zip(most, least)]
+    for c in sorted(range(columns), key=lambda c: most[c] - widths[c], reverse=True)[:room - sum(widths)]:
+        widths[c] += 1
+    return widths
 
 
 def _parser():
@@ -233,6 +261,23 @@ def render_markdown(markdown: str, width: int, palette: Palette) -> Rendered:
         for text in layout.block(node, width):
             lines.append(Strip(list(text.render(console)), text.cell_len))
     return Rendered(width, lines, headings)
+
+
+def _same_place(before: Rendered, after: Rendered, y: int) -> int:
+    """The line of `after` showing what line `y` of `before` showed: the same section (the heading
+    above it), as far into it in proportion."""
+    def section(rendered: Rendered, index: int) -> tuple[int, int]:
+        starts = [h.line for h in rendered.headings] or [0]
+        start = starts[index] if index < len(starts) else 0
+        end = starts[index + 1] if index + 1 < len(starts) else len(rendered.lines)
+        return start, max(1, end - start)
+
+    index = max((i for i, h in enumerate(before.headings) if h.line <= y), default=None)
+    if index is None or len(after.headings) != len(before.headings):
+        return round(y * len(after.lines) / max(1, len(before.lines)))
+    old_start, old_length = section(before, index)
+    new_start, new_length = section(after, index)
+    return new_start + round((y - old_start) * new_length / old_length)
 
 
 _cache: OrderedDict[tuple[str, int, Palette], Rendered] = OrderedDict()
@@ -308,11 +353,10 @@ class Document(ScrollView, can_focus=True):
         if self._asked is None or rendered.width != self._asked[0]:
             return  # a resize asked for another width meanwhile
         before = self.rendered
-        fraction = self.scroll_y / max(1, len(before.lines)) if before is not None else 0.0
         self.rendered = rendered
         self.virtual_size = Size(rendered.width, len(rendered.lines))
         if before is not None:
-            self.scroll_to(y=round(fraction * len(rendered.lines)), animate=False)
+            self.scroll_to(y=_same_place(before, rendered, round(self.scroll_y)), animate=False)
         self.refresh()
         if before is None:
             self.post_message(self.Ready(self))
