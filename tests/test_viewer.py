@@ -101,14 +101,30 @@ def test_control_characters_in_a_document_are_shown_never_obeyed():
 # --- the help ---
 
 
+async def open_help(pilot) -> tuple[MarkdownScreen, Document]:
+    """From the dashboard: `?`, until the help is rendered."""
+    app = pilot.app
+    await settle(pilot)
+    await pilot.press("question_mark")
+    screen = await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen) and app.screen, "help")
+    document = screen.query_one(Document)
+    await wait_for(pilot, lambda: document.rendered is not None, "the help rendered")
+    return screen, document
+
+
+async def jump_to(pilot, screen: MarkdownScreen, title: str) -> None:
+    """t, then the heading `title` in the list, enter."""
+    await pilot.press("t")
+    contents = screen.query_one("#contents")
+    assert pilot.app.focused is contents
+    titles = [str(contents.get_option_at_index(i).prompt).strip() for i in range(contents.option_count)]
+    await pilot.press("home", *["down"] * titles.index(title), "enter")
+
+
 async def test_the_help_shows_every_key_and_setting_and_q_goes_back(tmp_path):
     app = build_app("healthy", root=tmp_path / "t")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("question_mark")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen) and app.screen, "help")
-        document = screen.query_one(Document)
-        await wait_for(pilot, lambda: document.rendered is not None, "the help rendered")
+        screen, document = await open_help(pilot)
         assert app.focused is document
         pages = [screen_text(app)]
         for _ in range(200):  # by keys, to the end
@@ -135,17 +151,8 @@ async def test_the_help_shows_every_key_and_setting_and_q_goes_back(tmp_path):
 async def test_t_lists_the_headings_and_enter_jumps_to_one(tmp_path):
     app = build_app("healthy", root=tmp_path / "t")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("question_mark")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen) and app.screen, "help")
-        document = screen.query_one(Document)
-        await wait_for(pilot, lambda: document.rendered is not None, "the help rendered")
-        await pilot.press("t")
-        contents = screen.query_one("#contents")
-        assert app.focused is contents
-        titles = [str(contents.get_option_at_index(i).prompt).strip() for i in range(contents.option_count)]
-        target = titles.index("Settings now in effect")
-        await pilot.press("home", *["down"] * target, "enter")
+        screen, document = await open_help(pilot)
+        await jump_to(pilot, screen, "Settings now in effect")
         line = next(h.line for h in document.rendered.headings if h.title == "Settings now in effect")
         await wait_for(pilot, lambda: document.scroll_y == min(line, document.max_scroll_y), "the jump")
         assert app.focused is document and not screen.has_class("-contents")
@@ -155,11 +162,7 @@ async def test_t_lists_the_headings_and_enter_jumps_to_one(tmp_path):
 async def test_a_resize_renders_the_document_at_the_new_width(tmp_path):
     app = build_app("healthy", root=tmp_path / "t")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("question_mark")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen) and app.screen, "help")
-        document = screen.query_one(Document)
-        await wait_for(pilot, lambda: document.rendered is not None, "the help rendered")
+        screen, document = await open_help(pilot)
         wide = document.rendered
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: document.rendered.width < wide.width, "the help at 80 columns")
@@ -241,16 +244,8 @@ def test_snapshot_help_at_the_settings(snap_compare, size, stable_host):
     app = build_app("healthy", root=snapshot_root(f"help-settings-{size[0]}x{size[1]}"))
 
     async def at_settings(pilot):
-        await settle(pilot)
-        await pilot.press("question_mark")
-        screen = await wait_for(pilot, lambda: isinstance(pilot.app.screen, MarkdownScreen) and pilot.app.screen,
-                                "help")
-        document = screen.query_one(Document)
-        await wait_for(pilot, lambda: document.rendered is not None, "the help rendered")
-        await pilot.press("t")
-        contents = screen.query_one("#contents")
-        titles = [str(contents.get_option_at_index(i).prompt).strip() for i in range(contents.option_count)]
-        await pilot.press("home", *["down"] * titles.index("Settings now in effect"), "enter")
+        screen, _ = await open_help(pilot)
+        await jump_to(pilot, screen, "Settings now in effect")
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=at_settings)
