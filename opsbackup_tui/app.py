@@ -172,6 +172,7 @@ class OpsBackupApp(App):
         def answer(yes: bool | None) -> None:
             if yes and job.kind not in self.running:
                 self.running[job.kind] = self._run_job(job)
+                self.dashboard.refresh_bindings()  # x cancels now
 
         self.push_screen(ConfirmScreen(f"Run {job.title}?", plan), answer)
 
@@ -183,6 +184,7 @@ class OpsBackupApp(App):
             return await run_job(job, lambda event: self.post_message(JobEvent(event)), clock=self.clock)
         finally:
             self.running.pop(job.kind, None)
+            self.dashboard.refresh_bindings()
 
     def on_job_event(self, message: JobEvent) -> None:
         event = message.event
@@ -195,7 +197,10 @@ class OpsBackupApp(App):
             self._job_finished(event)
 
     def _job_finished(self, event: Finished) -> None:
+        from .widgets.jobs import finished_words
+
         title = TITLES.get(event.job, event.job)
+        self.dashboard.show_status(f"{title}: {finished_words(event)}")
         if event.ok:
             self.notify(event.summary, title=f"{title}: OK")
             if event.job == "report" and event.result is not None:
@@ -212,9 +217,23 @@ class OpsBackupApp(App):
         self.dashboard.action_refresh_checks()
 
     def on_job_row_cancel_requested(self, message) -> None:  # a JobRow.CancelRequested
-        worker = self.running.get(message.kind)
-        if worker is not None:
-            worker.cancel()
+        self.ask_cancel(message.kind)
+
+    def ask_cancel(self, kind: str) -> None:
+        """x: cancel a job of ours after a one-key confirmation (y)."""
+        if kind not in self.running:
+            return
+
+        def answer(yes: bool | None) -> None:
+            worker = self.running.get(kind)
+            if yes and worker is not None:
+                for row in self.dashboard.query(f"#job-{kind}"):
+                    row.show_cancelling()
+                worker.cancel()
+
+        self.push_screen(ConfirmScreen(f"Cancel {TITLES.get(kind, kind)}?", [
+            "Its programs are stopped, temporary files and databases removed, its lock released, the cancel logged."],
+            yes="Cancel it", no="Keep it running", danger=True), answer)
 
     # --- the one error path for workers ---
 

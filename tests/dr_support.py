@@ -200,7 +200,13 @@ def text_of(widget) -> str:
 
 
 def result(screen) -> str:
-    return text_of(screen.query_one("#result"))
+    """The step's verdict line (always on screen)."""
+    return text_of(screen.query_one("#verdict"))
+
+
+def hint(screen) -> str:
+    """What Enter does now, as the step says it."""
+    return text_of(screen.query_one("#hint"))
 
 
 async def on_step(pilot, screen_type: type):
@@ -210,39 +216,33 @@ async def on_step(pilot, screen_type: type):
                           and app.screen, f"the step {screen_type.__name__}")
 
 
-async def click(pilot, selector: str) -> None:
-    """Click an enabled button of the current screen, as an operator would (it is scrolled into view)."""
-    from textual.widgets import Button
-
-    screen = pilot.app.screen
-    button = await wait_for(pilot, lambda: (b := screen.query_one(selector, Button)) and not b.disabled and b,
-                            f"{selector} enabled")
-    button.scroll_visible(animate=False, immediate=True)
-    await pilot.pause()
-    await pilot.click(button)
-    await pilot.pause(0.25)  # a Button ignores a second click within 0.2 s
-
-
 async def result_says(pilot, screen, text: str, timeout: float = WAIT_S) -> str:
     return await wait_for(pilot, lambda: text in (r := result(screen)) and r, f"{text!r} in the result", timeout)
 
 
-async def type_into(pilot, screen, selector: str, value: str, *, keys: bool = True) -> None:
-    """Empty an Input and type `value` key by key (keys=False: set it at once, for fields that are
-    only the way to a step, not what the test is about)."""
-    from textual.widgets import Input
+class Keys:
+    """Presses keys as an operator does and counts them: a flow that needs a click, or a Tab to a
+    button, cannot pass a test that says which keys it took."""
 
-    field = screen.query_one(selector, Input)
-    field.focus()
-    field.value = "" if keys else value
-    await pilot.pause()
-    if keys and value:
-        await pilot.press(*value)
-    await wait_for(pilot, lambda: field.value == value, f"{selector} = {value!r}")
-    await pilot.pause()
+    def __init__(self, pilot) -> None:
+        self.pilot = pilot
+        self.pressed: list[str] = []
 
+    async def __call__(self, *keys: str) -> None:
+        for key in keys:
+            self.pressed.append(key)
+            await self.pilot.press(key)
+        await self.pilot.pause()
 
-def next_disabled(screen) -> bool:
-    from textual.widgets import Button
+    async def enter_when(self, screen, does: str, timeout: float = WAIT_S) -> None:
+        """Enter, once the step says Enter does `does` (its work before that has finished)."""
+        await wait_for(self.pilot, lambda: does in hint(screen), f"⏎ {does!r}; the hint says {hint(screen)!r}",
+                       timeout)
+        await self("enter")
 
-    return screen.query_one("#next", Button).disabled
+    async def retype(self, text: str) -> None:
+        """Replace the focused field's text: to its end, delete to its start, type."""
+        await self("end", "ctrl+u", *text)
+
+    def used(self) -> set[str]:
+        return set(self.pressed)

@@ -398,3 +398,18 @@ def test_ack_says_what_it_acknowledged_and_can_be_undone(tmp_path):
     assert run_status("ack", "--undo", env=env).stdout == "the last acknowledgement is taken back\n"
     assert run_status("status", env=env).returncode == 1
     assert run_status("ack", "--undo", env=env).stdout == "nothing to take back\n"
+
+
+def test_credentials_in_a_url_are_never_shown(tmp_path, http_stub):
+    """A metrics endpoint behind basic auth (https://user:pw@host/…) and a bad Prometheus URL with
+    credentials: the password appears in no output and no error."""
+    http_stub.default = (200, b"up 1\n", 0.0, {})
+    env = healthy_tree(tmp_path / "backups")
+    url = http_stub.url.replace("http://", "http://ops:metricsPw-S3cret@") + "/crm/ops/metrics"
+    for args in (("status",), ("status", "--json"), ("status", "--prom")):
+        proc = run_status(*args, env=env | {"OPS_METRICS_URL": url})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "metricsPw-S3cret" not in proc.stdout + proc.stderr
+    proc = run_status("status", env=env | {"OPS_PROMETHEUS_URL": "http://admin:promPw-S3cret@prom:9090"})
+    assert proc.returncode == 3 and "OPS_PROMETHEUS_URL" in proc.stderr
+    assert "promPw-S3cret" not in proc.stderr and "admin:***@prom" in proc.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import admin_connection
 from jobs_support import put_on_path
-from textual.widgets import Button, Input, Log
+from textual.widgets import Button, Input, Log, ProgressBar
 from treeutil import set_age
 from ui_support import (
     FIXED_NOW,
@@ -34,6 +34,7 @@ from opsbackup_tui.core import opslog
 from opsbackup_tui.core.locks import peek
 from opsbackup_tui.screens.confirm import ConfirmScreen
 from opsbackup_tui.screens.dashboard import DashboardScreen
+from opsbackup_tui.screens.detail import CheckDetailScreen, DetailScreen
 from opsbackup_tui.screens.error import ErrorScreen
 from opsbackup_tui.screens.viewer import MarkdownScreen
 from opsbackup_tui.widgets.checklist import ChecklistTable
@@ -137,6 +138,16 @@ def dump_pid(pid_file: Path) -> int | None:
         return int(pid_file.read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+async def tab_to(pilot, predicate, limit: int = 12):
+    """Tab until the focused widget is the one wanted: as an operator moves, key by key."""
+    for _ in range(limit):
+        if predicate(pilot.app.screen.focused):
+            return pilot.app.screen.focused
+        await pilot.press("tab")
+        await pilot.pause()
+    raise AssertionError(f"no Tab stop reached it; the focus is on {pilot.app.screen.focused}")
 
 
 # --- the dashboard ---
@@ -342,8 +353,9 @@ async def test_the_same_job_runs_again_in_one_session(tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
             await job_done(pilot, "report")
             assert len(app.dashboard.query(JobRow)) == 1
-            if run == 1:  # dismissed before the next run
-                await pilot.click("#cancel-report")
+            if run == 1:  # dismissed before the next run: Tab to its row, delete
+                await tab_to(pilot, lambda w: isinstance(w, JobRow))
+                await pilot.press("delete")
                 await wait_for(pilot, lambda: not app.dashboard.query(JobRow), "the dismissed row")
         assert len(list(app.settings.reports_dir.glob("report-*.md"))) >= 1
         assert isinstance(app.screen, DashboardScreen) and app.is_running
@@ -422,11 +434,23 @@ async def test_acknowledge_turns_ops_log_ok_until_a_new_alert(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert status_of(app, "ops_log") == "WARN"
+        # a asks first, with the count and the time range; the newest lines are shown.
         await pilot.press("a")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        assert modal.title_text.startswith("Acknowledge 2 alerts up to ")  # one of them has no time
+        assert any("raw line from a cron mail" in line for line in modal.lines)
+        await pilot.press("y")
         await wait_for(pilot, lambda: status_of(app, "ops_log") == "OK", "ops_log OK")
         assert "since acknowledged" in detail_of(app, "ops_log")
         assert (app.settings.state_dir / "acks.json").is_file()
-        assert any(note.startswith("Acknowledged") for note in notes(app))
+        assert "acknowledged 2 alerts" in screen_text(app) and "ctrl+z takes it back" in screen_text(app)
+        # ctrl+z takes it back; a again acknowledges.
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: status_of(app, "ops_log") == "WARN", "the alerts back")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: status_of(app, "ops_log") == "OK", "ops_log OK again")
         opslog.append(app.settings.log_path, "ERROR", "job snapshot finished FAIL in 1.0 s: restic exited 1",
                       {"job": "snapshot"})
         await wait_for(pilot, lambda: status_of(app, "ops_log") == "WARN", "a new alert", 5)
@@ -438,7 +462,7 @@ async def test_acknowledge_without_a_log_says_so(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("a")
-        await wait_for(pilot, lambda: any("No ops.log to acknowledge" in n for n in notes(app)), "the note")
+        await wait_for(pilot, lambda: "no ops.log to acknowledge yet" in screen_text(app), "the status line")
         assert isinstance(app.screen, DashboardScreen)
 
 
@@ -595,7 +619,11 @@ async def test_cancel_mid_job_leaves_nothing_behind(tmp_path, slow_dump, own_tmp
         await wait_for(pilot, lambda: leftovers(app.settings.db_dir), "the partial file")
         pid = await wait_for(pilot, lambda: dump_pid(slow_dump), "the dump process")
         assert pid_alive(pid)
-        await pilot.click("#cancel-db_backup")
+        # x: the only running job, after a one-key confirmation.
+        await pilot.press("x")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        assert modal.title_text == "Cancel DB backup?"
+        await pilot.press("y")
         row = await job_done(pilot, "db_backup", 30)
         assert "cancelled after" in row_text(row)
         assert leftovers(app.settings.db_dir) == []
@@ -605,9 +633,10 @@ async def test_cancel_mid_job_leaves_nothing_behind(tmp_path, slow_dump, own_tmp
         assert peek(app.settings.backup_base, "db_backup") is None
         assert any(note.startswith("Cancelled") for note in notes(app))
         assert any("job db_backup cancelled" in line for line in app.settings.log_path.read_text().splitlines())
-        # Dismiss the finished row: the panel is empty again.
-        await pilot.pause(0.25)
-        await pilot.click("#cancel-db_backup")
+        assert "ETA" not in row_text(row) and not row.query_one(ProgressBar).display  # no stale progress
+        # Dismiss the finished row (Tab to it, delete): the panel is empty again.
+        await tab_to(pilot, lambda w: isinstance(w, JobRow))
+        await pilot.press("delete")
         await wait_for(pilot, lambda: job_row(app, "db_backup") is None, "the dismissed row")
         await wait_for(pilot, lambda: app.dashboard.query_one(JobsPanel).query_one(".empty").display, "the empty note")
 
@@ -629,7 +658,10 @@ async def test_two_jobs_of_different_kinds_run_at_once(tmp_path, slow_dump):
         assert "db_backup" in app.running
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
-        await pilot.click("#cancel-db_backup")
+        # Two rows, one running: x cancels the running one (the report's has finished).
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
         await job_done(pilot, "db_backup", 30)
         assert viewer.markdown
 
@@ -779,6 +811,50 @@ async def test_a_failing_job_opens_the_error_modal_with_the_next_step(tmp_path, 
         row = job_row(app, "db_backup")
         assert "FAILED" in row_text(row) and row.has_class("-failed")
         await wait_for(pilot, lambda: status_of(app, "ops_log") == "WARN", "the FAIL line counted", 5)
+        # The status line keeps the result after the modal is gone; Enter on the row opens all of it.
+        assert "DB backup: FAILED after" in screen_text(app)
+        await tab_to(pilot, lambda w: isinstance(w, JobRow))
+        await pilot.press("enter")
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen, "the details")
+        text = screen_text(app)
+        assert detail.heading == "DB backup: FAILED" and "opsb_no_such_database" in text and "OPS_DB_" in text
+        assert "stderr (last lines)" in text
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
+
+
+async def test_enter_on_a_checklist_row_shows_all_of_it_and_enter_there_runs_the_fix(tmp_path):
+    app = build_app("failing", root=tmp_path / "t")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # the checklist has the focus, its first row: db_dump
+        detail = await wait_for(pilot, lambda: isinstance(app.screen, CheckDetailScreen) and app.screen, "details")
+        text = screen_text(app)
+        assert detail.heading == "db_dump: FAIL"
+        assert "FAIL after 2 d: run a DB backup now and find why the nightly one stopped" in " ".join(text.split())
+        assert "press d here or on the dashboard, or run `opsbackup run db_backup`" in " ".join(text.split())
+        assert str(app.settings.db_dir) in text and "26 h" in text
+        await pilot.press("enter")  # Enter does the fix: the DB backup, which asks first
+        ask = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        assert ask.title_text == "Run DB backup?"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is detail, "back on the details")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
+        # ops_log: the alert lines themselves, filterable.
+        await pilot.press("down", "down", "down", "down", "enter")
+        lines = await wait_for(pilot, lambda: isinstance(app.screen, CheckDetailScreen) and app.screen, "ops_log")
+        assert lines.heading == "ops_log: WARN"
+        shown = lambda: list(lines.query_one(Log).lines)  # noqa: E731
+        assert any("raw line from a cron mail" in line for line in shown())
+        assert any("job db_backup finished FAIL" in line for line in shown())
+        await pilot.press("slash", *"cron")
+        await wait_for(pilot, lambda: len(shown()) == 1 and "cron mail" in shown()[0], "the filtered line")
+        await pilot.press("escape")  # escape clears the filter first
+        await wait_for(pilot, lambda: len(shown()) == 2, "both lines again")
+        assert isinstance(app.screen, CheckDetailScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard again")
 
 
 async def test_error_text_with_markup_is_shown_literally(tmp_path, monkeypatch):
@@ -848,9 +924,14 @@ async def test_narrow_terminal_stays_usable(tmp_path, slow_dump):
                              "dumping")
         await pilot.pause(0.2)
         assert whole.contains_region(row.region) and row.region.height >= 3
-        cancel = row.query_one(Button)
-        assert cancel.region.height > 0 and whole.contains_region(cancel.region)
-        await pilot.click("#cancel-db_backup")
+        # Every key is listed at 80 columns (the key bar wraps instead of cutting the list off).
+        keys = screen_text(app)
+        for label in ("DB backup", "Uploads", "Migrate", "Monthly", "Ack alerts", "Filter log", "Cancel job",
+                      "Help", "Quit"):
+            assert label in keys, label
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
         await job_done(pilot, "db_backup", 30)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen), "help")

@@ -1,5 +1,6 @@
 """Snapshots of the screens an operator sees, at 120×40 and 80×24: the dashboard over a healthy and a
-failing tree, the help, the confirmation of a DB backup, the jobs panel mid-run, the error modal.
+failing tree, the help, the confirmation of a DB backup, the jobs panel mid-run, the error modal,
+and the detail views (a checklist row, the ops_log alert lines, a finished job).
 
 Deterministic by construction: a fixed clock and host, trees at fixed paths under
 /tmp/opsbackup-snapshots (paths are on screen), dates read in UTC, the programs of the DB backup's
@@ -19,6 +20,7 @@ from ui_support import FIXED_NOW, SIZES, SNAPSHOT_ROOT, build_app, screen_text, 
 from opsbackup_tui.app import JobEvent
 from opsbackup_tui.core.events import Finished, Phase, Progress, Started
 from opsbackup_tui.screens.confirm import ConfirmScreen
+from opsbackup_tui.screens.detail import CheckDetailScreen, DetailScreen
 from opsbackup_tui.screens.error import ErrorScreen
 from opsbackup_tui.screens.viewer import MarkdownScreen
 from opsbackup_tui.widgets.jobs import JobRow
@@ -128,7 +130,8 @@ def test_jobs_panel_mid_run(snap_compare, size):
             return len(rows) == 2 and all(row._progress is not None for row in rows)
 
         await wait_for(pilot, shown, "both jobs mid-run")
-        await painted(pilot, "5.0 MiB")
+        # Newest first: the verify (started last) is in view at 80x24 too; the dump is below it.
+        await painted(pilot, "3.0 MiB of 4.0 MiB")
 
     assert snap_compare(app, terminal_size=size, run_before=mid_run)
 
@@ -154,3 +157,60 @@ def test_error_modal(snap_compare, size):
         await settle(pilot)  # the refresh after a finished job
 
     assert snap_compare(app, terminal_size=size, run_before=fail)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_check_detail(snap_compare, size):
+    """Enter on a failing checklist row: the whole detail, the path, the threshold and the fix."""
+    app = snapshot_app("check-detail", "failing", size)
+
+    async def opened(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckDetailScreen), "the details")
+        await painted(pilot, "opsbackup run db_backup")
+
+    assert snap_compare(app, terminal_size=size, run_before=opened)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_ops_log_detail_filtered(snap_compare, size):
+    """Enter on the ops_log row: the alert lines themselves, here filtered."""
+    app = snapshot_app("alerts-detail", "failing", size)
+
+    async def opened(pilot):
+        await settle(pilot)
+        await pilot.press("down", "down", "down", "down", "enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckDetailScreen), "the details")
+        await pilot.press("slash", *"cron", "enter")  # Enter: back to the lines, no blinking cursor
+        await painted(pilot, "raw line from a cron mail")
+
+    assert snap_compare(app, terminal_size=size, run_before=opened)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_job_detail(snap_compare, size):
+    """Enter on a finished job row: its result, warnings and stderr tail."""
+    app = snapshot_app("job-detail", "healthy", size)
+
+    async def opened(pilot):
+        await settle(pilot)
+        pilot.app.post_message(JobEvent(Started("verify", "Verify restore", FIXED_NOW - 12)))
+        pilot.app.post_message(JobEvent(Finished(
+            "verify", True, "full-20261126-0230.sql.gz: 5 tables, users 12, contacts 900, opportunities 300 "
+            "(2 481 lines imported); could not drop the scratch database verify_20261126_093000 "
+            "(access denied); the next run drops it", duration_s=12.5,
+            warnings=("could not drop the scratch database verify_20261126_093000 (access denied); "
+                      "the next run drops it",))))
+        await wait_for(pilot, lambda: (rows := list(pilot.app.dashboard.query(JobRow))) and rows[0].finished,
+                       "the finished row")
+        for _ in range(6):  # Tab to the row, as an operator moves
+            if isinstance(pilot.app.screen.focused, JobRow):
+                break
+            await pilot.press("tab")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, DetailScreen), "the details")
+        pilot.app.clear_notifications()  # the job's toast: the status line and this screen keep its result
+        await painted(pilot, "warnings")
+
+    assert snap_compare(app, terminal_size=size, run_before=opened)

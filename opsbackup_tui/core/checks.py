@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from .artefacts.markers import Marker
 from .artefacts.tree import BackupTree
 from .artefacts.verifylogs import VerifyLog
-from .fmt import age_words, one_line, size_words
+from .fmt import age_words, mask_credentials, one_line, size_words
 from .settings import Settings
 
 # A file this far in the future is clock skew, not "fresh".
@@ -226,6 +226,8 @@ def check_metrics(settings: Settings) -> CheckResult:
         return CheckResult("metrics", Status.SKIPPED, None, None, "OPS_METRICS_URL is not set", timeout)
     import httpx
 
+    where = mask_credentials(url)  # basic-auth credentials in the URL are never shown
+
     from .promtext import PromParseError, count_samples
 
     started = time.monotonic()
@@ -239,27 +241,27 @@ def check_metrics(settings: Settings) -> CheckResult:
                     body += chunk
                     if time.monotonic() - started > timeout:
                         # httpx's timeouts are per read: a server that dribbles bytes needs a total deadline.
-                        return CheckResult("metrics", Status.FAIL, None, url, f"timeout after {timeout:g} s", timeout)
+                        return CheckResult("metrics", Status.FAIL, None, where, f"timeout after {timeout:g} s", timeout)
                     if len(body) > METRICS_BODY_LIMIT:
-                        return CheckResult("metrics", Status.FAIL, None, url,
+                        return CheckResult("metrics", Status.FAIL, None, where,
                                            f"body larger than {size_words(METRICS_BODY_LIMIT)}", timeout)
     except httpx.TimeoutException:
-        return CheckResult("metrics", Status.FAIL, None, url, f"timeout after {timeout:g} s", timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, f"timeout after {timeout:g} s", timeout)
     except httpx.ConnectError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else one_line(str(exc) or "cannot connect")
-        return CheckResult("metrics", Status.FAIL, None, url, reason, timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, reason, timeout)
     except httpx.HTTPError as exc:
-        return CheckResult("metrics", Status.FAIL, None, url, one_line(f"{type(exc).__name__}: {exc}"), timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, one_line(f"{type(exc).__name__}: {exc}"), timeout)
     took = (time.monotonic() - started) * 1000
     if response.status_code != 200:
-        return CheckResult("metrics", Status.FAIL, None, url, f"HTTP {response.status_code} (expected 200)", timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, f"HTTP {response.status_code} (expected 200)", timeout)
     try:
         samples = count_samples(bytes(body).decode("utf-8"))
     except UnicodeDecodeError:
-        return CheckResult("metrics", Status.FAIL, None, url, "parse error: body is not UTF-8 text", timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, "parse error: body is not UTF-8 text", timeout)
     except PromParseError as exc:
-        return CheckResult("metrics", Status.FAIL, None, url, one_line(f"parse error: {exc}"), timeout)
-    return CheckResult("metrics", Status.OK, None, url, f"HTTP 200, {samples} samples in {took:.0f} ms", timeout)
+        return CheckResult("metrics", Status.FAIL, None, where, one_line(f"parse error: {exc}"), timeout)
+    return CheckResult("metrics", Status.OK, None, where, f"HTTP 200, {samples} samples in {took:.0f} ms", timeout)
 
 
 def check_ops_log(settings: Settings, now: float) -> CheckResult:
@@ -328,7 +330,7 @@ class MetricsProbe:
             return CheckResult("metrics", Status(data["status"]), data.get("age_seconds"), data.get("path"),
                                data["detail"], data.get("threshold_seconds"))
         except (ValueError, KeyError):
-            return CheckResult("metrics", Status.UNKNOWN, None, self._settings.metrics_url,
+            return CheckResult("metrics", Status.UNKNOWN, None, mask_credentials(self._settings.metrics_url or ""),
                                "the metrics probe ended without a result")
 
 
@@ -343,7 +345,8 @@ def run_checks(settings: Settings, now: float | None = None, clock: Callable[[],
         try:
             box.append(check_metrics(settings))
         except Exception as exc:  # noqa: BLE001 - a check never takes the checklist down
-            box.append(CheckResult("metrics", Status.UNKNOWN, None, settings.metrics_url, one_line(f"internal error: {exc!r}")))
+            box.append(CheckResult("metrics", Status.UNKNOWN, None, mask_credentials(settings.metrics_url or ""),
+                                   one_line(f"internal error: {exc!r}")))
 
     thread = None
     if metrics is not None:

@@ -418,8 +418,13 @@ class DRSession:
         return backup
 
     def reload(self) -> tuple[int, str]:
+        """The reload command; its output redacted and printable (the CRM prints what it likes)."""
+        from .fmt import printable
+        from .proc import Redactor
+
         command = list(self.settings.reload_command)
         code, output = run_reload(command, self.settings.crm_env.parent)
+        output = printable(Redactor.from_settings(self.settings)(output))
         self.transcript.command(shown(command))
         self.transcript.result(f"exit {code}: {output[-500:]}")
         return code, output

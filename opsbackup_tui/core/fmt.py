@@ -57,6 +57,14 @@ def printable(text: str) -> str:
     return _CONTROL.sub(_visible, text) if _CONTROL.search(text) else text
 
 
+_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)", re.I)
+
+
+def mask_credentials(text: str) -> str:
+    """`https://user:secret@host` → `https://user:***@host`, wherever URLs are shown."""
+    return _URL_CREDENTIALS.sub(r"\1***\2", text)
+
+
 _OS_WORDS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "the disk quota is exceeded",

@@ -17,12 +17,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fmt import mask_credentials
+
 _ASSIGN = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_.]*)(?P<eq>\s*=\s*)(?P<rest>.*)", re.S)
 _DOUBLE = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
 _SINGLE = re.compile(r"'([^']*)'")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 _SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(?:^|_)KEY$|^APP_KEY$", re.I)
-_URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(@)", re.I)
 MASK = "***"
 
 
@@ -128,7 +129,7 @@ def masked(text: str, changed: frozenset[str] = frozenset()) -> str:
             shown = MASK + (" (changed)" if line.key in changed else "")
             out.append(line.head + shown + line.tail + line.end)
         else:
-            out.append(_URL_CREDENTIALS.sub(rf"\1{MASK}\2", line.render()))
+            out.append(mask_credentials(line.render()))
     return "".join(out)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -227,22 +228,26 @@ class AlertScan:
     window_cut: bool  # the acknowledged position lies before the window: older alerts were not counted
     acknowledged: bool
     oldest: LogLine | None = None
+    lines: tuple[LogLine, ...] = ()  # the newest alert lines, when asked for (scan_alerts(keep=N))
+
+    first_at: datetime | None = None  # the times of the oldest and newest alert lines that have one
+    last_at: datetime | None = None
 
     def words(self) -> str:
         """'5 alerts from 09:14 to 14:02' (with the date when they span days), 'no alerts'."""
         if not self.count:
             return "no alerts"
         what = f"{self.count} alert{'s' if self.count != 1 else ''}"
-        first = self.oldest.time if self.oldest else None
-        last = self.newest.time if self.newest else None
+        first, last = self.first_at, self.last_at
         if first is None or last is None:
             return what
         fmt = "%H:%M" if first.date() == last.date() else "%Y-%m-%d %H:%M"
         return f"{what} up to {last:{fmt}}" if first == last else f"{what} from {first:{fmt}} to {last:{fmt}}"
 
 
-def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan:
-    """Count FAIL/alert lines after the acknowledged position, reading at most `window_bytes`."""
+def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int, keep: int = 0) -> AlertScan:
+    """Count FAIL/alert lines after the acknowledged position, reading at most `window_bytes`;
+    keep the newest `keep` of them."""
     ack = load_ack(state_dir, log_path)
     fd = os.open(log_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -264,6 +269,9 @@ def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan
     count = 0
     newest: LogLine | None = None
     oldest: LogLine | None = None
+    kept: deque[LogLine] = deque(maxlen=keep)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
     line_end = -1
     for match in _CANDIDATE_RE.finditer(data):
         if match.start() < line_end:
@@ -277,5 +285,9 @@ def scan_alerts(log_path: Path, state_dir: Path, window_bytes: int) -> AlertScan
             count += 1
             newest = line
             oldest = oldest or line
-    return AlertScan(count, newest, start, end, start > since, since > 0, oldest)
+            if line.time is not None:
+                first_at, last_at = first_at or line.time, line.time
+            if keep:
+                kept.append(line)
+    return AlertScan(count, newest, start, end, start > since, since > 0, oldest, tuple(kept), first_at, last_at)
 

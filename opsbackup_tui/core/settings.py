@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .fmt import mask_credentials
+
 APP_NAME = "opsbackup"
 
 
@@ -494,7 +496,7 @@ def load_settings(
         try:
             values[var.name] = var.parse(raw)
         except ValueError as exc:
-            shown = "" if var.secret else f"={raw!r}"
+            shown = "" if var.secret else f"={mask_credentials(raw)!r}"
             raise ConfigError(f"{where}{shown}", f"{exc}. {_hint(var)}") from None
         sources[var.name] = source
         wheres[var.name] = where

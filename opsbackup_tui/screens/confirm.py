@@ -10,14 +10,23 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class Dialog(ModalScreen):
+    """A box in the middle of the screen over the one behind: questions and failures."""
+
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
-        width: 90%; max-width: 110; height: auto; max-height: 90%;
+    Dialog { align: center middle; }
+    Dialog > Vertical {
+        width: 90%; max-width: 120; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 1 2;
     }
-    ConfirmScreen .title { text-style: bold; margin-bottom: 1; }
+    Dialog .title { text-style: bold; }
+    """
+
+
+class ConfirmScreen(Dialog):
+    DEFAULT_CSS = """
+    ConfirmScreen > Vertical { max-width: 110; }
+    ConfirmScreen .title { margin-bottom: 1; }
     ConfirmScreen .plan { background: $panel; padding: 0 1; margin-bottom: 1; height: auto; }
     ConfirmScreen Horizontal { height: auto; align-horizontal: right; }
     ConfirmScreen Button { margin-left: 2; }

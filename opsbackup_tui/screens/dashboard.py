@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 
 from rich.text import Text
 from textual import work
@@ -16,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 from textual.worker import get_current_worker
 
 from ..core.checks import CheckResult, overall
@@ -25,7 +26,9 @@ from ..core.jobs import KINDS
 from ..core.opslog import parse_line
 from ..core.overview import Overview, Prefetch, collect_overview
 from ..widgets.checklist import STATUS_VARIABLE, ChecklistTable
+from ..widgets.keybar import KeyBar
 from ..widgets.theme import theme_colour
+from .confirm import ConfirmScreen
 
 FOLLOW_INTERVAL_S = 0.25
 # Textual writes frames to the terminal from a thread. Mounting the rest of the dashboard holds the
@@ -61,6 +64,8 @@ class DashboardScreen(Screen):
         Binding("c", "app.monthly", "Monthly"),
         Binding("f", "app.fleet", "Fleet"),
         Binding("a", "acknowledge", "Ack alerts"),
+        Binding("ctrl+z", "undo_acknowledge", "Undo ack", show=False),
+        Binding("x", "cancel_job", "Cancel job"),
         Binding("slash", "filter_log", "Filter log"),
         Binding("f5", "refresh_checks", "Refresh"),
         Binding("ctrl+r", "refresh_checks", "Refresh", show=False),
@@ -74,6 +79,7 @@ class DashboardScreen(Screen):
         self.results: list[CheckResult] = []
         self._overview: Overview | None = None
         self._prefetch: Prefetch | None = None
+        self.status_text = "Enter on a row shows all of it · ? help"  # the last result, until the next one
 
     def compose(self) -> ComposeResult:
         # The first frame holds what an operator looks at first: the headline and the checklist,
@@ -106,12 +112,14 @@ class DashboardScreen(Screen):
                        Button("Verify (v)", id="run-verify", compact=True),
                        Button("Report (r)", id="run-report", compact=True), id="actions"),
             id="middle")
+        for button in middle.query(Button):
+            button.can_focus = False  # their keys (d s v r) are the way; no Tab stops on them
         bottom = Horizontal(LogTail(str(settings.log_path), id="log"), JobsPanel(id="jobs"), id="bottom")
-        self.mount(middle, bottom, Footer())
+        self.mount(middle, bottom, Static(Text(self.status_text), id="status"), KeyBar())
         self.call_after_refresh(self._rest_mounted)
 
     def _rest_mounted(self) -> None:
-        self.refresh_bindings()  # a Footer mounted after the first frame learns the keys
+        self.refresh_bindings()  # a key bar mounted after the first frame learns the keys
         if self.results:
             self._show_rest(self._overview)
         self._follow_log()
@@ -129,6 +137,12 @@ class DashboardScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
+
+    def show_status(self, text: str) -> None:
+        """The last result, kept on screen until the next one (a toast vanishes after 5 s)."""
+        self.status_text = f"{datetime.fromtimestamp(self.app.clock()):%H:%M} {text}"
+        for status in self.query("#status"):
+            status.update(Text(self.status_text))
 
     # --- checklist ---
 
@@ -252,23 +266,98 @@ class DashboardScreen(Screen):
         self.query_one("#log").start_filter()
 
     def action_acknowledge(self) -> None:
-        self._acknowledge()
+        self._ask_acknowledge()
 
     @work(thread=True, group="ack", exit_on_error=False)
-    def _acknowledge(self) -> None:
-        from ..core.opslog import acknowledge
+    def _ask_acknowledge(self) -> None:
+        from ..core.opslog import scan_alerts
 
         settings = self.app.settings
         try:
-            ack = acknowledge(settings.state_dir, settings.log_path, self.app.clock())
+            scan = scan_alerts(settings.log_path, settings.state_dir, settings.log_window_kib * 1024, keep=3)
         except FileNotFoundError:
-            self.app.call_from_thread(self.app.notify, "No ops.log to acknowledge yet.", title="Acknowledge")
+            self.app.call_from_thread(self.show_status, "no ops.log to acknowledge yet")
             return
-        self.app.call_from_thread(self.app.notify, f"Alerts up to byte {ack.offset} acknowledged.",
-                                  title="Acknowledged")
+        self.app.call_from_thread(self._confirm_acknowledge, scan)
+
+    def _confirm_acknowledge(self, scan) -> None:
+        if not scan.count:
+            self.show_status("no alerts to acknowledge")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._acknowledge(scan.end, scan.words())
+
+        self.app.push_screen(ConfirmScreen(f"Acknowledge {scan.words()}?",
+                                           ["The newest:", *(line.raw for line in scan.lines),
+                                            "ctrl+z takes it back."], yes="Acknowledge"), answer)
+
+    @work(thread=True, group="ack", exit_on_error=False)
+    def _acknowledge(self, offset: int, words: str) -> None:
+        from ..core.opslog import acknowledge
+
+        settings = self.app.settings
+        acknowledge(settings.state_dir, settings.log_path, self.app.clock(), offset)
+        self.app.call_from_thread(self.show_status, f"acknowledged {words} · ctrl+z takes it back")
         self.app.call_from_thread(self.action_refresh_checks)
 
+    @work(thread=True, group="ack", exit_on_error=False)
+    def action_undo_acknowledge(self) -> None:
+        from ..core.opslog import undo_acknowledge
+
+        settings = self.app.settings
+        undone = undo_acknowledge(settings.state_dir, settings.log_path)
+        self.app.call_from_thread(self.show_status, "the last acknowledgement is taken back" if undone
+                                  else "no acknowledgement to take back")
+        self.app.call_from_thread(self.action_refresh_checks)
+
+    # --- details ---
+
+    def on_data_table_row_selected(self, event) -> None:
+        if isinstance(event.data_table, ChecklistTable) and event.cursor_row < len(self.results):
+            self._open_check(self.results[event.cursor_row])
+
+    @work(thread=True, group="detail", exit_on_error=False)
+    def _open_check(self, result: CheckResult) -> None:
+        from ..screens.detail import CheckDetailScreen
+
+        lines = None
+        if result.id == "ops_log":
+            from ..core.opslog import scan_alerts
+
+            settings = self.app.settings
+            try:
+                lines = [line.raw for line in scan_alerts(settings.log_path, settings.state_dir,
+                                                          settings.log_window_kib * 1024, keep=2000).lines]
+            except OSError:
+                lines = []
+        self.app.call_from_thread(self.app.push_screen, CheckDetailScreen(result, lines))
+
+    def on_job_row_details_requested(self, message) -> None:
+        from ..screens.detail import job_detail
+
+        row = message.row
+        if row.end is not None:
+            self.app.push_screen(job_detail(row.end))
+
     # --- jobs ---
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        return bool(self.app.running) if action == "cancel_job" else True
+
+    def action_cancel_job(self) -> None:
+        """x: the focused job row's job, or the only one running."""
+        from ..widgets.jobs import JobRow
+
+        focused = self.focused if isinstance(self.focused, JobRow) else None
+        running = [row for row in self.query(JobRow) if row.running and row.kind in self.app.running]
+        row = focused if focused is not None and focused.running else running[0] if len(running) == 1 else None
+        if row is None:
+            self.show_status("nothing of ours runs to cancel" if not running
+                             else "several jobs run: Tab to the one to cancel, then x")
+            return
+        self.app.ask_cancel(row.kind)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id and event.button.id.startswith("run-"):

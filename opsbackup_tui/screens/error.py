@@ -6,18 +6,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from .confirm import Dialog
 
-class ErrorScreen(ModalScreen[None]):
+
+class ErrorScreen(Dialog):
     DEFAULT_CSS = """
-    ErrorScreen { align: center middle; }
-    ErrorScreen > Vertical {
-        width: 90%; max-width: 120; height: auto; max-height: 90%;
-        border: thick $error; background: $surface; padding: 1 2;
-    }
-    ErrorScreen .title { text-style: bold; color: $error; }
+    ErrorScreen > Vertical { border: thick $error; }
+    ErrorScreen .title { color: $error; }
     ErrorScreen .message { margin: 1 0; }
     ErrorScreen .next { text-style: bold; margin-bottom: 1; }
     ErrorScreen VerticalScroll { height: auto; max-height: 14; background: $panel; padding: 0 1; }

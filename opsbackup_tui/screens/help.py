@@ -9,11 +9,16 @@ from ..core.settings import Settings
 KEYS = [
     ("?", "this help"), ("q / ctrl+q", "quit (asks first while jobs run; cancels them properly)"),
     ("d", "DB backup"), ("s", "uploads snapshot"), ("v", "verify restore"), ("r", "report"),
+    ("enter", "on a checklist row: all of it, and enter there runs its fix; on a job row: its whole result"),
+    ("x", "cancel the focused job row's job, or the only one running (asks, y)"),
+    ("delete", "take a finished job row off the panel"),
     ("R", "DR wizard (database)"), ("u", "partial uploads restore"), ("m", "legacy migration (dry run first)"),
     ("c", "monthly checklist"),
     ("f", "the fleet: every backup host Prometheus knows (when OPS_PROMETHEUS_URL is set)"),
-    ("a", "acknowledge the alerts in ops.log"), ("/", "filter the log (escape clears)"),
-    ("F5 / ctrl+r", "refresh the checklist now"), ("ctrl+p", "command palette"), ("escape", "back / cancel a dialog"),
+    ("a", "acknowledge the alerts in ops.log (asks with their count and time range)"),
+    ("ctrl+z", "take the last acknowledgement back"), ("/", "filter the log (escape clears)"),
+    ("F5 / ctrl+r", "refresh the checklist now"), ("ctrl+p", "command palette"),
+    ("escape / q", "on every other screen: back (asks first when something runs there)"),
 ]
 
 # The keys of the screens that have their own, by screen.

@@ -6,14 +6,16 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Static
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
 
 from ..core.artefacts.reports import monthly_history
 from ..core.artefacts.tree import BackupTree
 from ..core.events import Finished
 from ..core.jobs.monthly import MonthlyJob
 from ..core.trend import size_trend
+from ..widgets.keybar import KeyBar
 from ..widgets.sizechart import SizeChart
 from .confirm import ConfirmScreen
 from .jobscreen import JobScreen
@@ -24,21 +26,20 @@ class MonthlyScreen(JobScreen):
     DEFAULT_CSS = """
     MonthlyScreen > .title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
     MonthlyScreen #items { height: auto; padding: 0 1; margin-bottom: 1; }
-    MonthlyScreen #actions { height: 3; padding: 0 1; }
     MonthlyScreen #history { height: 1fr; }
     MonthlyScreen #progress { height: auto; }
     """
 
+    BINDINGS = [Binding("r", "run", "Run the checklist")]
+
     def compose(self) -> ComposeResult:
-        yield Static("Monthly checklist (runbook §8)", classes="title")
+        yield Static("Monthly checklist (runbook §8): r runs it", classes="title")
         yield Static("", id="items")
         yield SizeChart(id="chart")
-        with Horizontal(id="actions"):
-            yield Button("Run the monthly checklist", id="run", variant="primary")
         yield Vertical(id="progress")
         yield Static("Past monthly reports (enter opens one):", classes="label")
         yield DataTable(id="history", cursor_type="row")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
@@ -69,20 +70,18 @@ class MonthlyScreen(JobScreen):
         report = self.reports[event.cursor_row]
         self.app.push_screen(MarkdownScreen(f"Monthly report · {report.path}", report.text))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "run":
-            event.stop()
-            job = MonthlyJob(self.app.settings)
+    def action_run(self) -> None:
+        if self.job_running():
+            return
+        job = MonthlyJob(self.app.settings)
 
-            def answer(yes: bool | None) -> None:
-                if yes:
-                    self.query_one("#run", Button).disabled = True
-                    self.start(job, self.query_one("#progress"))
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.start_job(job, self.query_one("#progress"))
 
-            self.app.push_screen(ConfirmScreen("Run the monthly checklist?", job.plan()), answer)
+        self.app.push_screen(ConfirmScreen("Run the monthly checklist?", job.plan()), answer)
 
     def job_finished(self, event: Finished) -> None:
-        self.query_one("#run", Button).disabled = False
         items = event.result.items if event.result is not None else []
         if items:
             self.query_one("#items", Static).update(Text("\n".join(

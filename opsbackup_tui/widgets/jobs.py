@@ -1,17 +1,22 @@
-"""The jobs panel: one row per job kind with its phase, a progress bar, bytes, rate, elapsed, ETA
-and a cancel button; also the jobs that run elsewhere (held locks)."""
+"""The jobs panel: one row per job kind with its phase, a progress bar, bytes, rate, elapsed, ETA;
+also the jobs that run elsewhere (held locks). Newest first, so the newest stays in view.
+
+A row is focusable: x asks to cancel it (the only running one when no row has the focus), Enter
+opens its whole result and stderr tail, delete takes a finished row off the panel. A finished row
+shows what happened, whole (it wraps), and no stale progress or ETA.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Label, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from ..core.events import Event, Finished, Phase, Progress, Started
-from ..core.fmt import one_line
-from ..core.jobs import TITLES
+from ..core.jobs import title
 from ..core.locks import LockBusy
 from ..core.plain import format_progress
 
@@ -23,7 +28,18 @@ def clock_words(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-class JobRow(Vertical):
+def finished_words(event: Finished) -> str:
+    """What a finished job did, in one paragraph."""
+    if event.ok:
+        return f"OK in {event.duration_s:.1f} s: {event.summary}"
+    if event.cancelled:
+        return f"cancelled after {event.duration_s:.1f} s; nothing half-written was kept"
+    if event.busy:
+        return f"not started: {event.error or event.summary}"
+    return f"FAILED after {event.duration_s:.1f} s: {event.error or event.summary}"
+
+
+class JobRow(Vertical, can_focus=True):
     DEFAULT_CSS = """
     JobRow {
         height: auto;
@@ -31,24 +47,34 @@ class JobRow(Vertical):
         margin-bottom: 1;
         border-left: tall $primary;
     }
+    JobRow:focus { background: $boost; border-left: thick $accent; }
     JobRow.-done { border-left: tall $success; }
     JobRow.-failed { border-left: tall $error; }
     JobRow.-elsewhere { border-left: tall $warning; }
-    JobRow Horizontal { height: auto; }
-    JobRow .title { width: 1fr; text-style: bold; }
-    JobRow Button { min-width: 10; margin-left: 1; }
+    JobRow .title { text-style: bold; }
     JobRow ProgressBar { width: 1fr; }
     JobRow Bar { width: 1fr; }  /* the default 32 cells push the percentage out of a narrow panel */
     JobRow .stats { color: $text-muted; }
     """
+    BINDINGS = [
+        Binding("x", "cancel", "Cancel job"),
+        Binding("enter", "details", "Details", show=False),
+        Binding("delete", "dismiss", "Dismiss", show=False),
+    ]
 
     class CancelRequested(Message):
         def __init__(self, kind: str) -> None:
             super().__init__()
             self.kind = kind
 
-    def __init__(self, kind: str, started_at: float | None, id: str | None = None) -> None:
+    class DetailsRequested(Message):
+        def __init__(self, row: "JobRow") -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, kind: str, started_at: float | None, id: str | None = None, focusable: bool = True) -> None:
         super().__init__(id=id)
+        self.can_focus = focusable  # in a screen that runs one job, its keys are the screen's
         self.kind = kind
         self.started_at = started_at
         self.finished = False
@@ -56,15 +82,14 @@ class JobRow(Vertical):
         self._phase: Phase | None = None
         self._progress: Progress | None = None
         self._now = started_at or 0.0
-        self._end: Finished | None = None
-        self._elsewhere: LockBusy | None = None
+        self.end: Finished | None = None
+        self.elsewhere: LockBusy | None = None
+        self.cancelling = False
         self._ready = False  # children composed and mounted
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label(TITLES.get(self.kind, self.kind), classes="title")
-            yield Button("Cancel", id=f"cancel-{self.kind}", variant="error", compact=True)
-        yield Label("starting…", classes="phase")
+        yield Static(title(self.kind), classes="title")
+        yield Static("starting…", classes="phase")
         yield ProgressBar(total=None, show_eta=False, classes="bar")
         yield Static("", classes="stats")
 
@@ -72,76 +97,60 @@ class JobRow(Vertical):
         self._ready = True
         self._paint()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if self.finished or self._elsewhere is not None:
-            if isinstance(self.parent, JobsPanel):
-                self.parent.dismiss(self)
-            else:
-                self.remove()
-        else:
-            event.button.disabled = True
-            event.button.label = "Cancelling"
+    @property
+    def running(self) -> bool:
+        return not self.finished and self.elsewhere is None
+
+    def action_cancel(self) -> None:
+        if self.running and not self.cancelling:
             self.post_message(self.CancelRequested(self.kind))
+
+    def action_details(self) -> None:
+        self.post_message(self.DetailsRequested(self))
+
+    def action_dismiss(self) -> None:
+        if not self.running and isinstance(self.parent, JobsPanel):
+            self.parent.dismiss(self)
 
     def feed(self, event: Event, now: float) -> None:
         """Show one job event (Phase, Progress or Finished)."""
         if isinstance(event, Phase):
-            self.show_phase(event)
+            self._phase, self._progress = event, None
         elif isinstance(event, Progress):
-            self.show_progress(event, now)
+            self._progress, self._now = event, now
         elif isinstance(event, Finished):
-            self.show_finished(event)
-
-    def show_phase(self, event: Phase) -> None:
-        self._phase, self._progress = event, None
+            self.finished, self.end = True, event
         self._paint()
 
-    def show_progress(self, event: Progress, now: float) -> None:
-        self._progress, self._now = event, now
-        self._paint()
-
-    def show_finished(self, event: Finished) -> None:
-        self.finished, self._end = True, event
+    def show_cancelling(self) -> None:
+        self.cancelling = True
         self._paint()
 
     def show_elsewhere(self, busy: LockBusy) -> None:
-        self._elsewhere = busy
+        self.elsewhere = busy
         self._paint()
 
     def _paint(self) -> None:
         # Not `is_mounted` (it turns True only after on_mount, whose paint must not be skipped), nor
-        # `children` (they exist before their own children, the Button among them, are mounted).
+        # `children` (they exist before their own children are mounted).
         if not self._ready:
             return
-        phase = self.query_one(".phase", Label)
+        phase = self.query_one(".phase", Static)
         bar = self.query_one(ProgressBar)
         stats = self.query_one(".stats", Static)
-        button = self.query_one(Button)
-        if self._elsewhere is not None:
-            self.add_class("-elsewhere")
-            phase.update(Text(f"running elsewhere: {self._elsewhere}"))
+        if self.elsewhere is not None or self.end is not None:
             bar.display = stats.display = False
-            button.label, button.variant = "Dismiss", "default"
-            return
-        if self._end is not None:
-            event = self._end
-            if event.ok:
-                self.add_class("-done")
-                text = f"OK in {event.duration_s:.1f} s: {one_line(event.summary, 300)}"
-            elif event.cancelled:
-                self.add_class("-failed")
-                text = f"cancelled after {event.duration_s:.1f} s"
+            if self.elsewhere is not None:
+                self.add_class("-elsewhere")
+                phase.update(Text(f"running elsewhere: {self.elsewhere}"))
             else:
-                self.add_class("-failed")
-                text = f"FAILED: {one_line(event.error or event.summary, 300)}"
-            phase.update(Text(text))
-            bar.display = False
-            button.label, button.variant, button.disabled = "Dismiss", "default", False
+                self.add_class("-done" if self.end.ok else "-failed")
+                phase.update(Text(finished_words(self.end)))
             return
         if self._phase is not None:
-            detail = one_line(self._phase.detail, 300)
-            phase.update(Text(f"{self._phase.name}: {detail}" if detail else self._phase.name))
+            detail = self._phase.detail
+            phase.update(Text(("cancelling… " if self.cancelling else "")
+                              + (f"{self._phase.name}: {detail}" if detail else self._phase.name)))
         progress = self._progress
         if progress is None:
             bar.update(total=None, progress=0)
@@ -158,7 +167,7 @@ class JobRow(Vertical):
         stats.update(Text(" · ".join(parts)))
 
 
-class JobsPanel(VerticalScroll):
+class JobsPanel(VerticalScroll, can_focus=False):
     DEFAULT_CSS = """
     JobsPanel { height: auto; }
     JobsPanel > .empty { color: $text-muted; padding: 0 1; }
@@ -173,6 +182,12 @@ class JobsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("No job running. d: DB backup · s: snapshot · v: verify · r: report", classes="empty")
 
+    def rows(self) -> list[JobRow]:
+        return list(self._rows.values())
+
+    def running_rows(self) -> list[JobRow]:
+        return [row for row in self._rows.values() if row.running]
+
     def _row(self, kind: str, started_at: float | None = None, fresh: bool = False) -> JobRow:
         old = self._rows.get(kind)
         if old is not None and not fresh:
@@ -186,7 +201,8 @@ class JobsPanel(VerticalScroll):
         if old is not None and old.parent is not None:
             await old.remove()
         if self._rows.get(row.kind) is row:  # not replaced or dismissed meanwhile
-            await self.mount(row)
+            await self.mount(row, before=0)  # newest first: the newest job stays in view
+            self.scroll_home(animate=False)
 
     def on_job_event(self, event: Event, now: float) -> None:
         if isinstance(event, Started):
@@ -204,7 +220,7 @@ class JobsPanel(VerticalScroll):
 
     def clear_elsewhere(self, kind: str) -> None:
         row = self._rows.get(kind)
-        if row is not None and row._elsewhere is not None:
+        if row is not None and row.elsewhere is not None:
             self.dismiss(row)
 
     def dismiss(self, row: JobRow) -> None:

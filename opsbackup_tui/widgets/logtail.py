@@ -68,6 +68,8 @@ class LogTail(Vertical):
         self.filter_text = ""
         self.border_title = f"ops.log · {path}"
         self.styler = LineStyler()
+        self.following = True
+        self._resizing = False
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="missing")
@@ -79,6 +81,25 @@ class LogTail(Vertical):
     def on_mount(self) -> None:
         self.query_one(".missing", Static).display = False
         self.watch(self.app, "theme", self._theme_changed, init=True)
+        # `following`: at the end, and staying there as lines come, until the operator scrolls up.
+        self.watch(self.query_one(Log), "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self, old: float, new: float) -> None:
+        log = self.query_one(Log)
+        if new < old and not self._resizing:
+            self.following = False  # the operator scrolled up to read
+        elif log.is_vertical_scroll_end:
+            self.following = True
+
+    def on_resize(self) -> None:
+        # A resize moves the end away from the view: a log that followed keeps following.
+        if self.following:
+            self._resizing = True
+            self.call_after_refresh(self._back_to_the_end)
+
+    def _back_to_the_end(self) -> None:
+        self.query_one(Log).scroll_end(animate=False, immediate=True, x_axis=False)
+        self._resizing = False
 
     def _theme_changed(self) -> None:
         variables = self.app.get_css_variables()

@@ -2,48 +2,43 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Button, Static
+from textual.containers import Vertical
+from textual.widgets import Static
 
-from ...core.events import Event, Finished, Phase
-from ...core.jobs.base import run_job
-from .base import StepScreen
+from ...core.events import Finished
+from .importing import JobStep
 
 
-class AuditScreen(StepScreen):
+class AuditScreen(JobStep):
     number = 6
 
     def body(self) -> ComposeResult:
-        yield Static("The runbook's last step: run a verify restore of the newest dump to be sure the backups "
-                     "themselves are sound.")
-        yield Button("Run verify restore", id="verify", variant="primary")
-        yield Static("", id="phase")
+        yield Static("The runbook's last step: a verify restore of the newest dump, to be sure the backups "
+                     "themselves are sound. It is optional: finishing without it is recorded.")
+        yield Vertical(id="progress")
 
     def on_mount(self) -> None:
+        self.verified: bool | None = None  # None: not run
         self.will_run(self.session.post_audit_job().plan())
-        button = self.query_one("#next", Button)
-        button.label = "Finish"
-        self.allow_next(True)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "verify":
-            event.stop()
-            event.button.disabled = True
-            self.show_result("verify restore running…", None)
-            self._verify()
+    def enter_does(self) -> str:
+        if self.job_running():
+            return "wait: verify restore running… (x cancels)"
+        return "run the verify restore" if self.verified is None else "finish the DR session"
 
-    @work(group="dr-audit", exit_on_error=False)
-    async def _verify(self) -> None:
-        await run_job(self.session.post_audit_job(), self._on_event, clock=self.app.clock)
-
-    def _on_event(self, event: Event) -> None:
-        if not self.is_mounted:
+    def primary(self) -> None:
+        if self.job_running():
             return
-        if isinstance(event, Phase):
-            self.query_one("#phase", Static).update(Text(f"{event.name}: {event.detail}"))
-        elif isinstance(event, Finished):
-            self.session.post_audit_finished(event)
-            self.show_result(event.summary if event.ok else f"verify restore failed: {event.error}", event.ok)
-            self.query_one("#verify", Button).disabled = False
+        if self.verified is None:
+            self.show_result("verify restore running…", None)
+            self.start_job(self.session.post_audit_job(), self.query_one("#progress"))
+            self.refresh_hint()
+        else:
+            self.go_next()
+
+    def job_finished(self, event: Finished) -> None:
+        self.session.post_audit_finished(event)
+        self.verified = event.ok
+        self.will_run(self.session.post_audit_job().plan(), ran=True)
+        self.show_result(event.summary if event.ok else f"verify restore failed: {event.error}", event.ok)

@@ -1,5 +1,6 @@
 """Step 1: pick the dump: newest first, sha256 verified on demand (cached), verify results shown;
-the default is the newest dump whose checksum verifies, and a failing one cannot be picked."""
+the default is the newest dump whose checksum verifies, and a failing one cannot be picked.
+Enter on a verified dump picks it; on an unchecked one it checks it."""
 
 from __future__ import annotations
 
@@ -13,22 +14,29 @@ from ...core.dr import DumpRow, list_dumps
 from ...core.fmt import age_words, size_words
 from .base import StepScreen
 
+COLUMNS = ("dump", "size", "age", "sha256", "verify log", "note")
+
 
 class PickDumpScreen(StepScreen):
     number = 1
+    scrolls = False  # the table scrolls itself: its header and the highlighted dump stay in view
+    DEFAULT_CSS = """
+    PickDumpScreen #dumps { height: 1fr; }
+    PickDumpScreen .help { color: $text-muted; }
+    """
     BINDINGS = [Binding("c", "check", "Check sha256")]
 
     def body(self) -> ComposeResult:
-        yield Static("Dumps in the backup tree, newest first. c checks the highlighted dump's sha256; "
-                     "only a dump whose checksum verifies can be picked.", classes="help")
+        yield Static("Dumps in the backup tree, newest first. Only a dump whose sha256 verifies can be picked.",
+                     classes="help")
         yield DataTable(id="dumps", cursor_type="row")
 
     def on_mount(self) -> None:
         self.rows: list[DumpRow] = []
+        self.checking: int | None = None
         table = self.query_one(DataTable)
-        for key in ("dump", "size", "age", "sha256", "verify log", "note"):
+        for key in COLUMNS:
             table.add_column(key, key=key)
-        # The arrows must move through the dumps at once (the scrolling body would take focus first).
         table.focus()
         self.show_result("reading the backup tree…", None)
         self._load()
@@ -40,7 +48,7 @@ class PickDumpScreen(StepScreen):
         # The default: the newest dump whose checksum verifies, checked newest first.
         for index, row in enumerate(rows):
             if row.sha == "unchecked":
-                self.app.call_from_thread(self.show_result, f"checking the sha256 of {row.dump.name}…", None)
+                self.app.call_from_thread(self._checking, index)
                 self.session.check_dump(row, record=False)
                 self.app.call_from_thread(self._update_row, index)
             if row.sha == "OK":
@@ -64,10 +72,14 @@ class PickDumpScreen(StepScreen):
         return [row.dump.name, size_words(row.dump.size), age_words(now - row.dump.mtime),
                 Text(row.sha, style=sha_style), Text(verify), Text(row.note or "")]
 
+    def _checking(self, index: int) -> None:
+        self.checking = index
+        self.show_result(f"checking the sha256 of {self.rows[index].dump.name}…", None)
+
     def _update_row(self, index: int) -> None:
+        self.checking = None
         table = self.query_one(DataTable)
-        cells = self._cells(self.rows[index], self.app.clock())
-        for key, value in zip(("dump", "size", "age", "sha256", "verify log", "note"), cells):
+        for key, value in zip(COLUMNS, self._cells(self.rows[index], self.app.clock())):
             table.update_cell(str(index), key, value)
         if table.cursor_row == index:
             self._describe(index)
@@ -80,35 +92,53 @@ class PickDumpScreen(StepScreen):
         if self.rows:
             self._describe(event.cursor_row)
 
+    def _highlighted(self) -> DumpRow | None:
+        index = self.query_one(DataTable).cursor_row
+        return self.rows[index] if self.rows and index is not None and index < len(self.rows) else None
+
     def _describe(self, index: int) -> None:
         row = self.rows[index]
-        self.will_run([f"sha256 of {row.dump.path}", f"against {row.dump.sha_path}"])
+        self.will_run([f"sha256 of {row.dump.path}", f"against {row.dump.sha_path}"], ran=row.sha != "unchecked")
         if row.sha == "OK":
             extra = "" if row.verify else "; no verify log exists for this dump (step 4 can only check the tables exist)"
             note = f"; note: {row.note}" if row.note else ""
             self.show_result(f"{row.dump.name}: sha256 OK{extra}{note}", True)
         elif row.sha == "unchecked":
-            self.show_result(f"{row.dump.name}: sha256 not checked yet (press c)", None)
+            self.show_result(f"{row.dump.name}: sha256 not checked yet", None)
         else:
             self.show_result(f"{row.dump.name}: sha256 {row.sha}: this dump cannot be picked", False)
-        self.allow_next(row.sha == "OK")
+
+    def enter_does(self) -> str:
+        row = self._highlighted()
+        if row is None or self.checking is not None:
+            return "wait: checking…" if self.checking is not None else "(no dump)"
+        return {"OK": f"restore from {row.dump.name}", "unchecked": f"check the sha256 of {row.dump.name}"}.get(
+            row.sha, "(this dump cannot be picked: ↑↓ choose another)")
+
+    def more_keys(self) -> list[str]:
+        return ["↑↓ choose", "c check sha256"]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.primary()
+
+    def primary(self) -> None:
+        row = self._highlighted()
+        if row is None or self.checking is not None:
+            return
+        if row.sha == "OK":
+            self.session.pick(row)
+            self.go_next()
+        elif row.sha == "unchecked":
+            self.action_check()
 
     def action_check(self) -> None:
         table = self.query_one(DataTable)
-        if self.rows and table.cursor_row is not None:
+        if self.rows and table.cursor_row is not None and self.checking is None:
+            self._checking(table.cursor_row)
             self._check(table.cursor_row)
 
     @work(thread=True, group="dr-check", exit_on_error=False)
     def _check(self, index: int) -> None:
-        row = self.rows[index]
-        self.app.call_from_thread(self.show_result, f"checking the sha256 of {row.dump.name}…", None)
-        self.session.check_dump(row)
+        self.session.check_dump(self.rows[index])
         self.app.call_from_thread(self._update_row, index)
-
-    def go_next(self) -> None:
-        index = self.query_one(DataTable).cursor_row
-        row = self.rows[index]
-        if row.sha != "OK":
-            return
-        self.session.pick(row)
-        super().go_next()

@@ -1,5 +1,6 @@
-"""Step 5: point the CRM at the restored database: the .env diff, a timestamped backup of the old
-file, the new one written atomically after confirmation, then the reload command (or what to run)."""
+"""Step 5: point the CRM at the restored database: the .env diff (secrets masked), a timestamped
+backup of the old file, the new one written atomically after confirmation, then the reload command
+(or what to run). Enter: write (asks), then reload, then next; n goes on without switching."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Button, Static
+from textual.binding import Binding
+from textual.widgets import Static
 
+from ...core import laravel_env
 from ...core.dr import EnvSwitch
 from ...core.proc import shown
 from ..confirm import ConfirmScreen
@@ -22,22 +24,18 @@ class SwitchScreen(StepScreen):
     number = 5
     DEFAULT_CSS = """
     SwitchScreen #diff { background: $panel; height: auto; margin: 1 0; }
-    SwitchScreen #controls { height: 3; }
-    SwitchScreen #controls Button { margin-right: 2; }
     """
+    BINDINGS = [Binding("n", "skip", "Skip the switch")]
 
     def body(self) -> ComposeResult:
         yield Static("", id="intro")
         yield Static("", id="diff")
-        with Horizontal(id="controls"):
-            yield Button("Write the new .env", id="apply", variant="primary", disabled=True)
-            yield Button("Run the reload command", id="reload", disabled=True)
         yield Static("", id="reload-out")
 
     def on_mount(self) -> None:
         self.switch: EnvSwitch | None = None
-        self.allow_next(True)
-        self.query_one("#next", Button).label = "Next (post-audit)"
+        self.state = "planning"  # → manual | diff → written ; then reload when a command is set
+        self.reloaded = False
         self._plan()
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
@@ -45,46 +43,77 @@ class SwitchScreen(StepScreen):
         try:
             switch = self.session.plan_switch()
         except OSError as exc:
-            self.app.call_from_thread(self.show_result, f"cannot read {exc.filename}: {exc.strerror}", False)
+            self.app.call_from_thread(self._cannot_read, exc)
             return
+        self.app.call_from_thread(self._show, switch)
+
+    def _cannot_read(self, exc: OSError) -> None:
+        self.state = "manual"
+        self.show_result(f"cannot read {exc.filename}: {exc.strerror}", False)
+
+    def _show(self, switch: EnvSwitch | None) -> None:
+        intro = self.query_one("#intro", Static)
         if switch is None:
-            self.app.call_from_thread(self._manual)
-        else:
-            self.app.call_from_thread(self._show, switch)
-
-    def _manual(self) -> None:
-        self.query_one("#intro", Static).update(Text(self.session.manual_switch_text()))
-
-    def _show(self, switch: EnvSwitch) -> None:
+            self.state = "manual"
+            intro.update(Text(self.session.manual_switch_text()))
+            self.show_result("nothing to write here: change the CRM's settings as said above", None)
+            return
         self.switch = switch
         if not switch.changes:
-            self.query_one("#intro", Static).update(Text(f"{switch.path} already points at the restored database."))
+            self.state = "written"
+            intro.update(Text(f"{switch.path} already points at the restored database."))
             self._offer_reload()
             return
-        self.query_one("#intro", Static).update(Text(
-            f"{switch.path}: " + ", ".join(f"{k} {old or '(unset)'} → {new}" for k, (old, new) in switch.changes.items())))
+        self.state = "diff"
+        intro.update(Text(f"{switch.path}: " + ", ".join(
+            f"{k} {laravel_env.MASK if laravel_env.is_secret_key(k) else old or '(unset)'} → "
+            f"{laravel_env.MASK if laravel_env.is_secret_key(k) else new}"
+            for k, (old, new) in switch.changes.items())))
         self.query_one("#diff", Static).update(Syntax(switch.diff, "diff", theme="ansi_dark", word_wrap=True))
         self.will_run([f"cp -p {switch.path} {switch.path}.bak-YYYYmmdd-HHMMSS",
                        f"write {switch.path} atomically (same mode and owner)"])
-        self.query_one("#apply", Button).disabled = False
+        self.show_result("the diff above is what will be written (secrets masked)", None)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "apply":
-            event.stop()
+    def _reload_command(self) -> list[str] | None:
+        command = self.session.settings.reload_command
+        return list(command) if command and self.state == "written" and not self.reloaded else None
+
+    def enter_does(self) -> str:
+        state = getattr(self, "state", "planning")
+        if state == "planning":
+            return "wait…"
+        if state == "diff":
+            return f"write the new {self.switch.path.name} (asks)"
+        if self._reload_command():
+            return f"run {shown(self._reload_command())}"
+        return "next: the post-audit"
+
+    def more_keys(self) -> list[str]:
+        return ["n skip the switch"] if getattr(self, "state", "") == "diff" else []
+
+    def primary(self) -> None:
+        if self.state == "planning":
+            return
+        if self.state == "diff":
             self._confirm_apply()
-        elif event.button.id == "reload":
-            event.stop()
+        elif self._reload_command():
             self._reload()
+        else:
+            self.go_next()
+
+    def action_skip(self) -> None:
+        if self.state == "diff":
+            self.session.transcript.step("step 5: switch the application")
+            self.session.transcript.result("the operator skipped the .env switch")
+            self.go_next()
 
     def _confirm_apply(self) -> None:
-        switch = self.switch
-
         def answer(yes: bool | None) -> None:
             if yes:
                 self._apply()
 
         self.app.push_screen(ConfirmScreen(f"Point the CRM at `{self.session.database}`?",
-                                           switch.diff.splitlines()[:40], yes="Write it"), answer)
+                                           self.switch.diff.splitlines()[:40], yes="Write it"), answer)
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
     def _apply(self) -> None:
@@ -96,7 +125,9 @@ class SwitchScreen(StepScreen):
         self.app.call_from_thread(self._applied, backup)
 
     def _applied(self, backup) -> None:
-        self.query_one("#apply", Button).disabled = True
+        self.state = "written"
+        self.will_run([f"cp -p {self.switch.path} {backup}", f"wrote {self.switch.path} (same mode and owner)"],
+                      ran=True)
         self.show_result(f"written; the old file is kept as {backup}", True)
         self._offer_reload()
 
@@ -104,11 +135,11 @@ class SwitchScreen(StepScreen):
         command = self.session.settings.reload_command
         if command:
             self.will_run([f"{shown(command)}   (in {self.session.settings.crm_env.parent})"])
-            self.query_one("#reload", Button).disabled = False
         else:
             self.query_one("#reload-out", Static).update(Text(
                 "No OPS_RELOAD_COMMAND set: reload the CRM yourself, e.g. `php artisan config:clear` in "
                 f"{self.session.settings.crm_env.parent}, then redeploy if needed."))
+        self.refresh_hint()
 
     @work(thread=True, group="dr-switch", exit_on_error=False)
     def _reload(self) -> None:
@@ -117,5 +148,10 @@ class SwitchScreen(StepScreen):
         self.app.call_from_thread(self._reloaded, code, output)
 
     def _reloaded(self, code: int, output: str) -> None:
-        self.query_one("#reload-out", Static).update(Text(output[-2000:] or "(no output)"))
+        self.reloaded = True
+        self.will_run([f"{shown(self.session.settings.reload_command)}   (in {self.session.settings.crm_env.parent})"],
+                      ran=True)
+        out = self.query_one("#reload-out", Static)
+        out.update(Text(output[-2000:] or "(no output)"))
         self.show_result(f"reload command exited {code}", code == 0)
+        self.call_after_refresh(out.scroll_visible, animate=False)

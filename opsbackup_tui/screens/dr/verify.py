@@ -12,20 +12,32 @@ from ..confirm import ConfirmScreen
 from .base import StepScreen
 
 
+class Comparison(DataTable, can_focus=False):
+    """A table to read, not to move in: no focus stop that shows nothing and eats Enter."""
+
+
 class VerifyScreen(StepScreen):
     number = 4
 
     def body(self) -> ComposeResult:
         yield Static("", id="source")
-        yield DataTable(id="compare", cursor_type="none")
+        yield Comparison(id="compare", cursor_type="none")
 
     def on_mount(self) -> None:
-        s = self.session
+        self.counted = False
         table = self.query_one(DataTable)
         for key in ("check", "verify log", "restored", ""):
             table.add_column(key, key=key or "ok")
-        self.will_run([f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{s.database}'"]
-                      + [f"SELECT COUNT(*) FROM `{s.database}`.`{t}`" for t in s.settings.critical_tables])
+        self._start_count()
+
+    def _plan(self) -> list[str]:
+        s = self.session
+        return ([f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{s.database}'"]
+                + [f"SELECT COUNT(*) FROM `{s.database}`.`{t}`" for t in s.settings.critical_tables])
+
+    def _start_count(self) -> None:
+        self.counting = True
+        self.will_run(self._plan())
         self.show_result("counting…", None)
         self._count()
 
@@ -34,11 +46,16 @@ class VerifyScreen(StepScreen):
         try:
             verification = self.session.verify_target()
         except Exception as exc:  # noqa: BLE001 - shown as it is
-            self.app.call_from_thread(self.show_result, f"counting failed: {exc}", False)
+            self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._show, verification)
 
+    def _failed(self, exc: Exception) -> None:
+        self.counting = False
+        self.show_result(f"counting failed: {exc}", False)
+
     def _show(self, verification) -> None:
+        self.counting, self.counted = False, True
         self.query_one("#source", Static).update(Text(verification.source))
         table = self.query_one(DataTable)
         for c in verification.comparison:
@@ -53,7 +70,21 @@ class VerifyScreen(StepScreen):
             compared = verification.source.startswith("Compared with")
             self.show_result("the restored database matches" + (" its verify log" if compared else
                                                                  ": tables and critical tables present"), True)
-        self.allow_next(True)
+        self.will_run(self._plan(), ran=True)
+
+    def enter_does(self) -> str:
+        if getattr(self, "counting", True):
+            return "wait: counting…"
+        if not self.counted:
+            return "count again"
+        verification = self.session.verification
+        return "go on despite the differences (asks)" if verification.differences else "next: switch the application"
+
+    def primary(self) -> None:
+        if self.counted:
+            self.go_next()
+        elif not self.counting:
+            self._start_count()
 
     def go_next(self) -> None:
         verification = self.session.verification
