@@ -4,10 +4,9 @@ The app runs in this process as in bench/tui_keys.py (bench/_tui.py: the DB back
 the verify import of the dump it made, the restic snapshot of a ≥ 1 GB uploads dir). For each kind
 the bench starts the job by its key and `y`, waits until it streams progress, notes the process
 groups its children lead (core.proc.Child starts each child in its own session: mariadb-dump and
-pigz, the mariadb client, restic), then cancels it from the jobs panel: the Cancel button of the
-job's row is focused and `enter` pressed on it (the job cancel key `x` is not on this branch yet;
-the press timed is that `enter`). Timed from the press: until no process is left in any of those
-groups (/proc polled every 2 ms), and until the row says "cancelled" (the job's own cleanup done:
+pigz, the mariadb client, restic), then cancels it by keys: `x` (the only job running) asks, and
+`y` answers; the press timed is that `y`. Timed from it: until no process is left in any of those
+groups (/proc polled every 2 ms), and until the job ended cancelled (its own cleanup done:
 a partial dump removed, the scratch database dropped, the lock released). Target: the groups are
 gone within 1 s of the press. Checked after each run: nothing half-written is left (no dump, no
 .partial, no verify log, no marker) and the lock is free.
@@ -33,12 +32,9 @@ ORDER = ("verify", "snapshot", "db_backup")  # the verify imports a dump made fi
 
 
 async def bench(root: Path, kinds: list[str], runs: int) -> dict:
-    from textual.widgets import Button
-
     from opsbackup_tui.app import make_app
     from opsbackup_tui.core.events import Finished
     from opsbackup_tui.core.locks import peek
-    from opsbackup_tui.widgets.jobs import JobRow
 
     uploads = t.uploads_dir() if "snapshot" in kinds else None
     settings = t.make_settings(root, uploads)
@@ -69,12 +65,15 @@ async def bench(root: Path, kinds: list[str], runs: int) -> dict:
                 groups = t.child_groups()
                 if not groups:
                     raise RuntimeError(f"{kind}: no child process found while it runs")
-                row = app.dashboard.query_one(f"#job-{kind}", JobRow)
-                button = row.query_one(Button)
-                button.focus()
-                await pilot.pause(0.05)
+                await pilot.press("x")  # the only job running: x asks to cancel it
+                for _ in range(500):
+                    if type(app.screen).__name__ == "ConfirmScreen":
+                        break
+                    await pilot.pause(0.01)
+                else:
+                    raise RuntimeError("x did not ask to cancel the job")
                 t0 = time.perf_counter()
-                press = asyncio.ensure_future(pilot.press("enter"))
+                press = asyncio.ensure_future(pilot.press("y"))
                 gone = None
                 while gone is None:
                     if not t.alive_in(groups):
@@ -104,11 +103,6 @@ async def bench(root: Path, kinds: list[str], runs: int) -> dict:
                     problems.append("the lock is still held")
                 out[kind].append((gone, ended, problems))
                 await pilot.pause(0.5)
-                button = row.query_one(Button)  # Dismiss the cancelled row
-                if row.parent is not None:
-                    button.focus()
-                    await pilot.press("enter")
-                await pilot.pause(0.3)
     return out
 
 
@@ -127,8 +121,8 @@ def main() -> int:
         ended = [e for _, e, _ in samples]
         problems = [p for _, _, ps in samples for p in ps]
         fine = not problems and max(gone) <= TARGET_S
-        print(f"{kind:<9} enter on Cancel → children's groups gone: n={len(gone)} median {c.median(gone) * 1000:.0f} ms, "
-              f"max {max(gone) * 1000:.0f} ms (target {TARGET_S * 1000:.0f} ms); → row says cancelled: median "
+        print(f"{kind:<9} x, y → children's groups gone after the y: n={len(gone)} median {c.median(gone) * 1000:.0f} ms, "
+              f"max {max(gone) * 1000:.0f} ms (target {TARGET_S * 1000:.0f} ms); → job ended: median "
               f"{c.median(ended) * 1000:.0f} ms, max {max(ended) * 1000:.0f} ms  {'OK' if fine else 'MISSED'}")
         for problem in problems:
             print(f"  {problem}")
