@@ -114,6 +114,16 @@ class JobWatch:
         return self.running is not None and self.progress > 0
 
 
+def app_for(root: Path, kinds: list[str]):
+    """(the app, the uploads dir or None, the JobWatch) for a bench of the job kinds `kinds`."""
+    from opsbackup_tui.app import make_app
+
+    uploads = uploads_dir() if "snapshot" in kinds else None
+    watch = JobWatch()
+    watch.install()
+    return make_app(make_settings(root, uploads)), uploads, watch
+
+
 async def start_job(pilot, watch: JobWatch, kind: str) -> None:
     """The job's key, then y in its confirmation; returns once it has sent progress."""
     app = pilot.app

@@ -32,16 +32,11 @@ ORDER = ("verify", "snapshot", "db_backup")  # the verify imports a dump made fi
 
 
 async def bench(root: Path, kinds: list[str], runs: int) -> dict:
-    from opsbackup_tui.app import make_app
     from opsbackup_tui.core.events import Finished
     from opsbackup_tui.core.locks import peek
 
-    uploads = t.uploads_dir() if "snapshot" in kinds else None
-    settings = t.make_settings(root, uploads)
-    base = settings.backup_base
-    app = make_app(settings)
-    watch = t.JobWatch()
-    watch.install()
+    app, uploads, watch = t.app_for(root, kinds)
+    base = app.settings.backup_base
     out: dict[str, list[tuple[float, float, list[str]]]] = {kind: [] for kind in kinds}
 
     async with app.run_test(size=(120, 40)) as pilot:

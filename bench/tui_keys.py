@@ -64,17 +64,12 @@ async def bench(root: Path, kinds: list[str], samples: int, max_jobs: int) -> di
     from textual._compositor import CompositorUpdate
     from textual.widgets import Input
 
-    from opsbackup_tui.app import make_app
     from opsbackup_tui.screens.dashboard import DashboardScreen
     from opsbackup_tui.widgets import document
     from opsbackup_tui.widgets.checklist import ChecklistTable
 
-    uploads = t.uploads_dir() if "snapshot" in kinds else None
-    settings = t.make_settings(root, uploads)
-    base = settings.backup_base
-    app = make_app(settings)
-    watch = t.JobWatch()
-    watch.install()
+    app, uploads, watch = t.app_for(root, kinds)
+    base = app.settings.backup_base
 
     pending: list = []  # [(predicate, future)]
     orig_display = app._display
