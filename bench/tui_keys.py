@@ -150,7 +150,9 @@ async def bench(root: Path, kinds: list[str], samples: int, max_jobs: int) -> di
                 if filt.region.height == 0:
                     return await measure("slash", lambda: filt.region.height > 0 and app.focused is filt)
                 return await measure("escape", lambda: filt.region.height == 0)
-            if filt.region.height > 0:
+            if filt.region.height > 0:  # close the log filter first (escape acts where the focus is)
+                filt.focus()
+                await pilot.pause(0.05)
                 await measure("escape", lambda: filt.region.height == 0)
             document._cache.clear()  # each sample renders the help anew
             ms = await measure("question_mark", help_painted)
