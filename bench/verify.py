@@ -105,12 +105,12 @@ def get_dump(database: str, scale: float) -> Path:
     return found
 
 
-def counts(database: str) -> dict[str, int]:
+def counts(database: str, tables=TABLES) -> dict[str, int]:
     conn = c.connect(database)
     try:
         with conn.cursor() as cur:
             result = {}
-            for table in TABLES:
+            for table in tables:
                 cur.execute(f"SELECT COUNT(*) FROM `{table}`")
                 result[table] = int(cur.fetchone()[0])
             return result
@@ -136,6 +136,29 @@ def wait_no_foreign_verify(limit: float = 300.0) -> float:
     if found:
         print(f"  note: {', '.join(found)} still exist after {limit:.0f} s; this run will drop them")
     return time.monotonic() - t0
+
+
+def job_run_ok(run: c.Run, expected: dict[str, int], tables, check: bool) -> bool:
+    """`opsbackup run verify` exited 0, left no verify database and (with `check`) reported the
+    source's rows of `tables`; says what is wrong."""
+    ok = True
+    made = re.findall(r"CREATE DATABASE (verify_\d{8}_\d{6})", run.stdout)
+    left = [name for name in made if name in verify_dbs()]
+    if left:
+        print(f"  the job left its verify database behind: {left}")
+        ok = False
+    if run.rc != 0:
+        print(f"  opsbackup run verify failed (exit {run.rc}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+        ok = False
+    elif check:
+        summary = next((line for line in run.stdout.splitlines() if " OK in " in line), "")
+        want = ", ".join(f"{t} {expected[t]}" for t in tables)
+        if want not in summary:
+            print(f"  the job's summary does not report the source's rows ({want}): {summary!r}")
+            ok = False
+        else:
+            print(f"  checked job: {summary.split(' OK in ', 1)[1][:160]}")
+    return ok
 
 
 def settle() -> None:
@@ -196,22 +219,7 @@ def bench(database: str, dump: Path, expected: dict[str, int], runs: int, keep: 
                 print("  our verify database was dropped by someone else during the run; run again")
                 interfered += 1
                 settle()
-            made = re.findall(r"CREATE DATABASE (verify_\d{8}_\d{6})", run.stdout)
-            left = [name for name in made if name in verify_dbs()]
-            if left:
-                print(f"  the job left its verify database behind: {left}")
-                ok = False
-            if run.rc != 0:
-                print(f"  opsbackup run verify failed (exit {run.rc}):\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-                ok = False
-            elif check:
-                summary = next((line for line in run.stdout.splitlines() if " OK in " in line), "")
-                want = ", ".join(f"{t} {expected[t]}" for t in CRITICAL)
-                if want not in summary:
-                    print(f"  the job's summary does not report the source's rows ({want}): {summary!r}")
-                    ok = False
-                else:
-                    print(f"  checked job: {summary.split(' OK in ', 1)[1][:160]}")
+            ok = job_run_ok(run, expected, CRITICAL, check) and ok
             return run.seconds, run, None
         target = IMPORT_DB if side == "import" else PEER_DB
         fresh(target)

@@ -36,6 +36,7 @@ from ui_support import DAY, HOUR, build_tree
 from opsbackup_tui.core.artefacts import jobrecords
 from opsbackup_tui.core.checks import CheckResult, Status, run_checks
 from opsbackup_tui.core.events import Finished
+from opsbackup_tui.core.jobs.drill import DrillResult
 from opsbackup_tui.core.prom import render_prom
 from opsbackup_tui.core.settings import Settings, load_settings
 
@@ -89,7 +90,8 @@ def write_records(base: Path, now: float, drill: bool = True) -> None:
         jobrecords.save(base, Finished(kind, True, summary, duration_s=took), now - ago - took, now - ago)
     if drill:
         jobrecords.save(base, Finished("drill", True, "recovered", duration_s=DRILL_RTO_S,
-                                      result={"rto_s": DRILL_RTO_S, "dump": "full-x.sql.gz"}),
+                                      result=DrillResult("full-x.sql.gz", None, "crm-host", "2026-11-25 02:00:00", "OK",
+                                                         rto_s=DRILL_RTO_S)),
                        now - DAY - DRILL_RTO_S, now - DAY)
 
 

@@ -14,6 +14,7 @@ from opsbackup_tui.core.artefacts import jobrecords
 from opsbackup_tui.core.events import Finished
 from opsbackup_tui.core.jobs import make_job
 from opsbackup_tui.core.jobs.base import Job, JobContext, JobError, Outcome, run_job
+from opsbackup_tui.core.jobs.drill import DrillResult
 from opsbackup_tui.core.locks import JobLock
 
 T0 = 1_795_600_000.0
@@ -115,11 +116,13 @@ async def test_the_drill_keeps_its_rto_only_when_it_succeeded(make_settings):
     settings = make_settings()
     settings.backup_base.mkdir(parents=True)
     ok = Finished("drill", True, "recovered", duration_s=12.5,
-                  result={"rto_s": 12.31, "dump": "full-20261126-0200.sql.gz", "rows": {"users": 10},
-                          "checks": ["a"] * 3})
+                  result=DrillResult("full-20261126-0200.sql.gz", "drill_20261126_020000", "h", "2026-11-26 02:00:00",
+                                     "OK", rto_s=12.31, rows={"users": 10}, checks=["a"] * 3))
     record = jobrecords.save(settings.backup_base, ok, T0, T0 + 12.5)
     assert record.extra == {"rto_s": 12.31, "dump": "full-20261126-0200.sql.gz"}
-    failed = Finished("drill", False, "DR drill failed", error="import failed", result={"rto_s": 3.0})
+    failed = Finished("drill", False, "DR drill failed", error="import failed",
+                      result=DrillResult("full-20261126-0200.sql.gz", None, "h", "2026-11-26 02:00:00", "FAIL",
+                                         rto_s=3.0))
     record = jobrecords.save(settings.backup_base, failed, T0 + 100, T0 + 103)
     assert record.extra == {} and record.last_success_at == T0 + 12.5
 

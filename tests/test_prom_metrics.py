@@ -13,6 +13,7 @@ from ui_support import build_tree
 from opsbackup_tui.core.artefacts import jobrecords
 from opsbackup_tui.core.checks import CheckResult, Status
 from opsbackup_tui.core.events import Finished
+from opsbackup_tui.core.jobs.drill import DrillResult
 from opsbackup_tui.core.prom import render_prom
 from opsbackup_tui.core.promtext import count_samples
 
@@ -84,7 +85,9 @@ def test_odd_facts_do_not_break_the_exposition(make_settings):
            CheckResult("disk", Status.OK, None, None, "not filling", None, {"days_left": math.inf}),
            CheckResult("offsite", Status.SKIPPED, None, None, "not configured")]
     failed_drill = {"drill": jobrecords.record_of(Finished("drill", False, "DR drill failed", error="x",
-                                                          result={"rto_s": 3.0}), NOW - 10, NOW, None)}
+                                                          result=DrillResult("full-x.sql.gz", None, "h", "2026-11-26 02:00:00",
+                                                                             "FAIL", rto_s=3.0)),
+                                              NOW - 10, NOW, None)}
     text = render_prom(base_checks() + odd, settings, NOW, failed_drill)
     values = samples(text)
     assert ("opsbackup_rpo_seconds", "") not in values

@@ -102,7 +102,7 @@ def build_tree(root: Path, kind: str, now: float = FIXED_NOW) -> Path:
 def build_settings(root: Path, **flags: object) -> Settings:
     """Settings for the tree under `root`; flags as `make_settings` takes them (values as text)."""
     values = {"backup_base": str(root / "backups"), "state_dir": str(root / "state"),
-              "log_path": str(root / "ops.log")}
+              "log_path": str(root / "ops.log"), "import_jobs": "4"}  # on screen: the same on every host
     values.update({key: str(value) for key, value in flags.items()})
     return load_settings(values, environ={}, config_path=None)
 

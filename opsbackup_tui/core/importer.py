@@ -10,7 +10,6 @@ logs or mails it (SqlErrorFilter).
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import re
 import subprocess
 import threading
@@ -24,10 +23,10 @@ from .events import Progress
 from .fmt import size_words
 from .jobs.base import JobContext, JobError, Rate
 from .mysql import DatabaseError, ServerConfig, client_capabilities, client_program, defaults_file
-from .proc import Child, run_blocking, shown, write_all
+from .parallel import ClientFailed, Dispatcher, SectionTiming, Stopped
+from .proc import Child, run_blocking, shown
 from .sqlstream import DumpGuard, Refused, TruncatedDump, gunzip_chunks
 
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 ECHO_RULE = "--------------"
 # Quoted text the server puts in an error: kept after these words (names of things), elided
 # elsewhere (values: rows, the statement "near '…'").
@@ -85,6 +84,11 @@ class ImportStats:
     refused: Refused | None = None
     errors: list[str] = field(default_factory=list)
     trailer_ok: bool = False
+    jobs: int = 1  # clients allowed for the tables at once
+    clients: int = 0  # client processes started
+    peak_buffered: int = 0  # most bytes held in memory, waiting for a client
+    after_tables: int = 0  # bytes run after the tables (views, routines, triggers, events)
+    timings: list[SectionTiming] = field(default_factory=list)
 
 
 async def check_sha256(ctx: JobContext, dump: Dump) -> str:
@@ -110,88 +114,103 @@ async def check_sha256(ctx: JobContext, dump: Dump) -> str:
 
 
 async def import_dump(ctx: JobContext, server: ServerConfig, dump_path: Path, database: str, *,
-                      strip_definer: bool, kind: str | None = None) -> ImportStats:
-    """Stream a .sql.gz into `database` through the guard; raise JobError on any failure."""
+                      strip_definer: bool, kind: str | None = None, jobs: int | None = None) -> ImportStats:
+    """Stream a .sql.gz into `database` through the guard, the tables on up to `jobs` clients at
+    once (default OPS_IMPORT_JOBS; see core/parallel.py); raise JobError on any failure."""
     try:
         program = client_program()
     except DatabaseError as exc:
         raise JobError(str(exc)) from None
     flavour, sandbox = await asyncio.to_thread(client_capabilities, program)
-    stats = ImportStats(total=dump_path.stat().st_size)
+    jobs = ctx.settings.import_jobs if jobs is None else jobs
+    stats = ImportStats(total=dump_path.stat().st_size, jobs=jobs)
     guard = DumpGuard(strip_definer=strip_definer, drop_sandbox_line=flavour == "mysql")
     rate = Rate()
-    errors = SqlErrorFilter(ctx.redact)
-    with defaults_file(server) as cnf:
-        argv = import_argv(program, str(cnf), database, sandbox)
-        ctx.phase("importing", f"{dump_path.name} (gunzip in-process) → guard → "
-                               f"{shown([program, '--defaults-extra-file=…', *argv[2:]])}")
-        client = Child(argv, redact=errors, on_line=ctx.output_threadsafe, stdin=subprocess.PIPE,
-                       pass_fds=(cnf.fd,), stdout=subprocess.DEVNULL)
-        stop_event = threading.Event()
+    shown_argv = shown([program, "--defaults-extra-file=…", *import_argv(program, "", database, sandbox)[2:]])
+    ctx.phase("importing", f"{dump_path.name} (gunzip in-process) → guard → {shown_argv}"
+                           + (f" (tables on up to {jobs} clients at once; views, routines, triggers and events "
+                              "after them on one more)" if jobs > 1 else ""))
 
-        def stop() -> None:
-            stop_event.set()
-            client.stop(grace=5.0)
+    def launch(report: bool) -> Child:
+        """A client; with `report`, its stdout tells the engine when a section has run."""
+        with defaults_file(server) as cnf:  # a pipe is read once: one for each client
+            argv = import_argv(program, str(cnf), database, sandbox)
+            if report:
+                argv.insert(-1, "--unbuffered")
+            return Child(argv, redact=SqlErrorFilter(ctx.redact), on_line=ctx.output_threadsafe,
+                         stdin=subprocess.PIPE, pass_fds=(cnf.fd,),
+                         stdout=subprocess.PIPE if report else subprocess.DEVNULL)
 
-        def feed() -> int:
-            dst = client.proc.stdin.fileno()
-            try:
-                # A 1 MiB pipe lets the client and server work while we decompress the next piece.
-                fcntl.fcntl(dst, F_SETPIPE_SZ, 1024 * 1024)
-            except OSError:
-                pass
+    dispatcher = Dispatcher(launch, jobs)
+    stop_event = threading.Event()
+    failed: list[ClientFailed] = []
 
-            def on_read(n: int) -> None:
-                stats.read += n
+    def stop() -> None:
+        stop_event.set()
+        dispatcher.stop()
 
-            try:
-                with open(dump_path, "rb") as source:
-                    for chunk in gunzip_chunks(source, on_read):
-                        if stop_event.is_set():
-                            break
-                        safe = guard.feed(chunk)
-                        stats.tables, stats.current, stats.lines = guard.tables, guard.current_table, guard.lines
-                        if safe:
-                            write_all(dst, safe)
-                    else:
-                        write_all(dst, guard.finish())
-                stats.trailer_ok = guard.trailer_ok
-            except Refused as exc:
-                stats.refused = exc
-            except TruncatedDump as exc:
-                stats.errors.append(str(exc))
-            except zlib.error as exc:
-                stats.errors.append(f"the dump is not valid gzip ({exc})")
-            except BrokenPipeError:
-                pass  # the client stopped reading: its exit code and stderr tell why
-            except OSError as exc:
-                stats.errors.append(f"reading {dump_path.name} failed: {exc.strerror}")
-            finally:
-                try:
-                    client.proc.stdin.close()
-                except OSError:
-                    pass
-            return client.wait()
+    def feed() -> None:
+        def on_read(n: int) -> None:
+            stats.read += n
 
-        def sample() -> Progress:
+        try:
+            with open(dump_path, "rb") as source:
+                for chunk in gunzip_chunks(source, on_read):
+                    if stop_event.is_set():
+                        return
+                    safe = guard.feed(chunk)
+                    stats.tables, stats.current, stats.lines = guard.tables, guard.current_table, guard.lines
+                    if safe:
+                        dispatcher.feed(safe)
+            dispatcher.feed(guard.finish())
+            stats.trailer_ok = guard.trailer_ok
+            if not stats.trailer_ok:
+                dispatcher.abort()  # nothing after the tables runs from a dump cut short
+                return
+            dispatcher.finish()
+        except Refused as exc:
+            stats.refused = exc
+        except TruncatedDump as exc:
+            stats.errors.append(str(exc))
+        except zlib.error as exc:
+            stats.errors.append(f"the dump is not valid gzip ({exc})")
+        except ClientFailed as exc:
+            failed.append(exc)
+        except Stopped:
+            pass
+        except OSError as exc:
+            stats.errors.append(f"reading {dump_path.name} failed: {exc.strerror}")
+        finally:
+            if not failed and not stop_event.is_set() and dispatcher.phase != "done":
+                dispatcher.abort()
+
+    def sample() -> Progress:
+        if dispatcher.serial:
             detail = f"{stats.tables} tables" + (f", current: {stats.current}" if stats.current else "")
-            return Progress(kind or ctx.kind, stats.read, stats.total, "bytes", rate(stats.read), detail)
+        else:
+            detail = f"{stats.tables} tables read; {dispatcher.describe()}"
+        return Progress(kind or ctx.kind, stats.read, stats.total, "bytes", rate(stats.read), detail)
 
+    try:
         async with ctx.ticker(sample):
-            code = await run_blocking(feed, stop)
-    tail = client.stderr.tail
+            await run_blocking(feed, stop)
+    finally:
+        dispatcher.close()
+    stats.clients, stats.peak_buffered = dispatcher.clients, dispatcher.peak_held
+    stats.after_tables, stats.timings = dispatcher.deferred, dispatcher.timings
     if stats.refused is not None:
         raise JobError(f"import stopped: {stats.refused}; nothing after it reached the server",
-                       next_step="inspect the dump: it was not made by the DB backup job", stderr_tail=tail,
+                       next_step="inspect the dump: it was not made by the DB backup job",
                        public=f"import stopped: refused at line {stats.refused.line_no}: {stats.refused.reason}; "
                               "nothing after it reached the server")
     if stats.errors:
         raise JobError(f"import failed: {stats.errors[0]}",
-                       next_step="use an older dump and check the disk holding the backups", stderr_tail=tail)
-    if code != 0:
-        last = next((line for line in reversed(tail.splitlines()) if line.strip()), f"exit code {code}")
-        raise JobError(f"the mysql client failed: {last.strip()}", stderr_tail=tail,
-                       public=f"the mysql client failed (exit code {code}; its error is in ops.log and the verify log)")
+                       next_step="use an older dump and check the disk holding the backups")
+    if failed:
+        error = failed[0]
+        raise JobError(f"the mysql client failed: {error}", stderr_tail=error.tail,
+                       public=f"the mysql client failed (exit code {error.code}; its error is in ops.log and the "
+                              "verify log)")
     if not stats.trailer_ok:
         raise JobError("the dump has no `-- Dump completed` trailer: it was cut short",
                        next_step="use an older dump; check why the DB backup wrote an incomplete file")

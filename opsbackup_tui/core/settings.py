@@ -71,6 +71,20 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+IMPORT_JOBS_MAX = 32
+
+
+def _import_jobs(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > IMPORT_JOBS_MAX:
+        raise ValueError(f"at most {IMPORT_JOBS_MAX} (each client is one more connection and server thread)")
+    return value
+
+
+def _default_import_jobs() -> int:
+    return min(os.cpu_count() or 1, 8)
+
+
 def _factor(raw: str) -> float:
     value = _positive_float(raw)
     if value < 1.0:
@@ -299,6 +313,10 @@ VARS: tuple[Var, ...] = (
         "Seconds one fleet refresh may take in all (every query to the Prometheus server)."),
     Var("fleet_stale_min", ("OPS_FLEET_STALE_MIN",), _positive_int, 15,
         "Minutes after which a host whose textfile was not rewritten is shown as stopped updating."),
+    Var("import_jobs", ("OPS_IMPORT_JOBS",), _import_jobs, _default_import_jobs(),
+        "mysql clients that import a dump's tables at once (verify, drill, monthly, DR); views, routines, "
+        "triggers and events follow on one more. Default: the number of cores, at most 8; 1 imports the "
+        "whole dump on one client, in order."),
     Var("child_nice", ("OPS_CHILD_NICE",), _nice, 10,
         "Niceness (1-19) of every program the jobs and the uploads restore run (mariadb-dump, pigz, mariadb, "
         "restic, rsync), so the UI and the host stay responsive; 0 or off: the app's own priority."),
@@ -350,6 +368,7 @@ class Settings:
     prometheus_url: str | None
     prometheus_timeout_s: float
     fleet_stale_min: int
+    import_jobs: int
     child_nice: int
     child_ionice: str
     config_file: Path | None = None
@@ -578,6 +597,7 @@ _EXPECTED = {
 _HINTS = {
     _positive_int: "Use a whole number greater than 0",
     _positive_float: "Use a number greater than 0",
+    _import_jobs: f"Use a whole number from 1 to {IMPORT_JOBS_MAX}",
     _factor: "Use a number of at least 1.0, e.g. 1.5",
     _bool: "Use 1 or 0",
     _port: "Use a TCP port such as 3306",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..artefacts.dumps import Dump
 from ..importer import import_dump, planned_argv
 from ..mysql import ServerConfig
+from ..parallel import SectionTiming
 from ..proc import shown
 from .base import Job, JobContext, Outcome
 
@@ -16,6 +17,8 @@ class RestoreResult:
     database: str
     tables: int
     lines: int
+    clients: int = 0  # mysql clients the import started
+    sections: list[SectionTiming] = field(default_factory=list)  # per table: its client and timings
 
 
 class RestoreJob(Job):
@@ -32,9 +35,11 @@ class RestoreJob(Job):
         return [f"gunzip {self.dump.path} (in-process) → guard (refuses USE/CREATE DATABASE and client commands"
                 + (", removes DEFINER clauses" if self.strip_definer else "") + ")",
                 "→ " + shown(planned_argv(self.database)),
+                *([f"the tables on up to {self.settings.import_jobs} such clients at once, then views, routines, "
+                   "triggers and events on one more (OPS_IMPORT_JOBS)"] if self.settings.import_jobs > 1 else []),
                 f"as {self.server.describe()}"]
 
     async def execute(self, ctx: JobContext) -> Outcome:
         stats = await import_dump(ctx, self.server, self.dump.path, self.database, strip_definer=self.strip_definer)
         return Outcome(f"{self.dump.name} imported into {self.database}: {stats.tables} tables, {stats.lines} lines",
-                       RestoreResult(self.database, stats.tables, stats.lines))
+                       RestoreResult(self.database, stats.tables, stats.lines, stats.clients, stats.timings))
