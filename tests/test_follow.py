@@ -239,6 +239,72 @@ def test_copytruncate_then_fast_writes_are_read_once(log, follower):
     assert tail.poll() == []
 
 
+def copytruncate(log) -> None:
+    """What logrotate's copytruncate does: copy the file aside, then cut it to 0 in place."""
+    inode = log.stat().st_ino
+    shutil.copyfile(log, log.with_name("ops.log.1"))
+    with open(log, "r+b") as handle:
+        handle.truncate(0)
+    assert log.stat().st_ino == inode
+
+
+def test_copytruncate_then_a_longer_write_is_read_from_its_start(log, follower):
+    write(log, lines_text(3, prefix="old"))
+    tail = follower()
+    assert tail.start() == ["old 0", "old 1", "old 2"]
+    write(log, "old 3\n")
+    assert tail.poll() == ["old 3"]
+    copytruncate(log)
+    # Before the next poll the writer goes on, past the old read position: the size alone says
+    # nothing happened (tail -F prints from the middle of "new 1" here).
+    write(log, lines_text(40, prefix="new"))
+    assert log.stat().st_size > len(lines_text(4, prefix="old"))
+    assert tail.poll() == [f"new {i}" for i in range(40)]
+    assert tail.rotations == 1
+    write(log, "new 40\n")
+    assert tail.poll() == ["new 40"]
+    assert tail.rotations == 1
+
+
+def test_copytruncate_right_after_start_then_a_longer_write(log, follower):
+    write(log, lines_text(500, prefix="old"))
+    tail = follower(initial_lines=5)
+    assert tail.start() == [f"old {i}" for i in range(495, 500)]
+    copytruncate(log)
+    write(log, lines_text(1000, prefix="fresh"))
+    assert tail.poll() == [f"fresh {i}" for i in range(1000)]
+
+
+def test_copytruncate_then_a_write_of_exactly_the_old_length(log, follower):
+    write(log, "aaaa\nbbbb\n")
+    tail = follower()
+    tail.start()
+    copytruncate(log)
+    write(log, "cccc\ndddd\n")  # same size as before: nothing to read by size, yet all of it is new
+    assert tail.poll() == ["cccc", "dddd"]
+
+
+def test_copytruncate_then_a_longer_write_drops_a_pending_partial_line(log, follower):
+    write(log, "x\n")
+    tail = follower()
+    tail.start()
+    write(log, "half writ")
+    assert tail.poll() == []
+    copytruncate(log)
+    write(log, "a whole new first line, longer than before\nsecond\n")
+    assert tail.poll() == ["a whole new first line, longer than before", "second"]
+
+
+def test_appends_that_repeat_the_same_bytes_are_no_truncation(log, follower):
+    write(log, "same line\n" * 20)
+    tail = follower()
+    tail.start()
+    for _ in range(5):
+        write(log, "same line\n" * 20)
+        assert tail.poll() == ["same line"] * 20
+    assert tail.rotations == 0
+
+
 def test_copytruncate_drops_a_pending_partial_line(log, follower):
     write(log, "x\n")
     tail = follower()
@@ -289,13 +355,27 @@ def test_close_is_idempotent_and_poll_reopens(log, follower):
     assert tail.poll() == ["a", "b"]
 
 
+def open_logs(folder) -> list[str]:
+    """The files in `folder` this process holds open (other threads of a test worker open and close
+    fds of their own meanwhile: only these count)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            held.append(target)
+    return held
+
+
 def test_no_file_descriptor_leak_across_rotations(log, follower):
     write(log, "a\n")
     tail = follower()
     tail.start()
-    before = len(os.listdir("/proc/self/fd"))
+    assert open_logs(log.parent) == [str(log)]
     for i in range(20):
         os.replace(log, log.with_name("ops.log.1"))
         write(log, f"r{i}\n", mode="w")
         assert tail.poll() == [f"r{i}"]
-    assert len(os.listdir("/proc/self/fd")) <= before
+    assert open_logs(log.parent) == [str(log)]  # the new file only; every rotated one closed

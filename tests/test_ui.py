@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import admin_connection
 from jobs_support import put_on_path
-from textual.widgets import Button, Input, Log, MarkdownViewer, ProgressBar
+from textual.widgets import Button, Input, Log, ProgressBar
 from treeutil import set_age
 from ui_support import (
     FIXED_NOW,
@@ -38,6 +38,7 @@ from opsbackup_tui.screens.detail import CheckDetailScreen, DetailScreen
 from opsbackup_tui.screens.error import ErrorScreen
 from opsbackup_tui.screens.viewer import MarkdownScreen
 from opsbackup_tui.widgets.checklist import ChecklistTable
+from opsbackup_tui.widgets.document import Document
 from opsbackup_tui.widgets.jobs import JobRow, JobsPanel
 from opsbackup_tui.widgets.logtail import LogTail
 
@@ -372,8 +373,8 @@ async def test_help_shows_runbook_keys_and_settings_with_secrets_masked(tmp_path
         await pilot.press("question_mark")
         screen = await wait_for(pilot, lambda: isinstance(app.screen, MarkdownScreen) and app.screen, "help")
         await pilot.pause(0.3)
-        viewer = screen.query_one(MarkdownViewer)
-        source = viewer.document.source
+        viewer = screen.query_one(Document)
+        source = viewer.markdown
         assert "Ops runbook" in source and "## Keys" in source and "## Settings now in effect" in source
         assert "| `OPS_DB_PASSWORD` | `***` |" in source
         assert "| `OPS_SLACK_WEBHOOK_URL` | `***` |" in source

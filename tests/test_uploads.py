@@ -1,7 +1,8 @@
 """Partial uploads restore (core/uploads.py) against a real restic repository and real rsync: names
 with spaces, unicode, a leading `-` and glob characters; only the chosen files restored; rsync's
 itemised dry run lists exactly what is missing; apply copies it back and deletes nothing; hostile
-paths and symlinks leading out are refused."""
+paths and symlinks leading out are refused; the name search over the whole snapshot; staging dirs
+held, listed when old, removed. The screen (u) is driven by keys only, its keys counted."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ import os
 import shutil
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from dr_support import wait_for
-from jobs_support import init_restic_repo
-from textual.widgets import DataTable, RichLog, Tree
-from ui_support import settle
+from jobs_support import ResticRepo, descendants, init_restic_repo, put_on_path, real_program
+from textual.coordinate import Coordinate
+from textual.widgets import Button, RichLog
+from ui_support import SIZES, build_settings, fixed_clock, screen_text, settle, snapshot_host, snapshot_root, wait_for
 
 from opsbackup_tui.app import make_app
 from opsbackup_tui.core import uploads as up
 from opsbackup_tui.screens.confirm import ConfirmScreen
-from opsbackup_tui.screens.uploads import UploadsScreen
+from opsbackup_tui.screens.dashboard import DashboardScreen
+from opsbackup_tui.screens.uploads import FilterInput, LeaveScreen, PickTree, SnapshotTable, UploadsScreen
 
 FILES = {
     "contracts/Smlouva o dílo 2026.pdf": b"%PDF smlouva\n",
@@ -35,19 +38,6 @@ FILES = {
     "photos/2026/11/doc 1.pdf": b"%PDF doc 1\n" * 100,
     "back\\slash.txt": b"a backslash in the name\n",
 }
-
-
-async def click(pilot, selector: str) -> None:
-    """Click an enabled button (the uploads screen's buttons are being replaced by keys)."""
-    from textual.widgets import Button
-
-    screen = pilot.app.screen
-    button = await wait_for(pilot, lambda: (b := screen.query_one(selector, Button)) and not b.disabled and b,
-                            f"{selector} enabled")
-    button.scroll_visible(animate=False, immediate=True)
-    await pilot.pause()
-    await pilot.click(button)
-    await pilot.pause(0.25)
 
 
 def digest(path: Path) -> str:
@@ -308,19 +298,69 @@ def test_copy_back_needs_the_uploads_dir(setup, make_settings, tmp_path):
         up.copy_back(setup.settings, empty, setup.snapshot, dry_run=True)
 
 
-# --- the uploads screen (u), driven by Pilot ---
+# --- the search, the stopper, staging dirs ---
+
+
+def test_the_search_lists_every_folder_as_list_dir_does(setup):
+    folders: dict[str, list[up.Node]] = {}
+    result = up.scan(setup.settings, setup.snapshot, folders.__setitem__)
+    assert result.complete and result.entries == len(FILES) + len(LINKS) + 6  # 6 folders below the root
+    for path in (setup.snapshot.root, setup.path("contracts"), setup.path("photos/čeština"), setup.path("links")):
+        assert folders[path] == up.list_dir(setup.settings, setup.snapshot, path), path
+    assert setup.path("photos/2026/11") in folders and len(folders) == 7
+
+
+def test_the_search_stops_at_its_limit_and_reports_only_complete_folders(setup):
+    folders: dict[str, list[up.Node]] = {}
+    result = up.scan(setup.settings, setup.snapshot, folders.__setitem__, limit=9)
+    assert not result.complete and result.entries == 9
+    assert setup.snapshot.root not in folders  # never a partial list
+    for path, entries in folders.items():
+        assert entries == up.list_dir(setup.settings, setup.snapshot, path), path
+
+
+def test_a_stopper_stops_a_running_restic_and_later_ones(setup):
+    stopper = up.Stopper()
+    stopper.stop()
+    with pytest.raises(up.UploadsCancelled):
+        up.list_snapshots(setup.settings, stopper)
+    assert not [pid for pid in descendants() if _comm(pid) == "restic"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_old_staging_dirs_are_those_no_session_holds(setup):
+    held = up.Staging(setup.settings)
+    left = up.make_staging(setup.settings)  # a session that ended: nobody holds it
+    (left / "a").mkdir()
+    (left / "a" / "big.bin").write_bytes(b"x" * 5000)
+    os.symlink("/etc/passwd", left / "a" / "link")
+    (setup.restore_root / "not-a-staging-dir").mkdir()
+    [old] = up.old_stagings(setup.settings)
+    assert (old.path, old.size, old.files) == (left, 5000 + len("/etc/passwd"), 2)
+    with pytest.raises(up.UploadsError, match="in use by another uploads restore"):
+        up.remove_old_staging(setup.settings, held.path)
+    with pytest.raises(up.UploadsError, match="not a staging dir"):
+        up.remove_old_staging(setup.settings, setup.restore_root / "not-a-staging-dir")
+    with pytest.raises(up.UploadsError, match="not a staging dir"):
+        up.remove_old_staging(setup.settings, setup.uploads)
+    up.remove_old_staging(setup.settings, left)
+    assert not left.exists() and Path("/etc/passwd").exists()
+    assert held.path.exists() and up.old_stagings(setup.settings) == []
+    held.remove()
+    assert not held.path.exists()
+
+
+# --- the uploads screen (u), driven by keys ---
 
 
 def node_named(parent, name: str):
     return next((child for child in parent.children if child.data is not None and child.data.name == name), None)
-
-
-async def cursor_to(pilot, tree, node) -> None:
-    """Put the tree's cursor on `node` (once the tree has laid it out: a new node has no line yet)."""
-    await wait_for(pilot, lambda: node.line >= 0, "the node laid out")
-    tree.focus()
-    tree.move_cursor(node)
-    await wait_for(pilot, lambda: tree.cursor_node is node, "the cursor on the node")
 
 
 def shown_log(screen) -> str:
@@ -328,76 +368,310 @@ def shown_log(screen) -> str:
     return " ".join(" ".join(strip.text.split()) for strip in screen.query_one("#out", RichLog).lines)
 
 
-async def open_snapshot(pilot, setup):
+def status(screen) -> str:
+    return str(screen.query_one("#status").render())
+
+
+def stagings(setup) -> list[str]:
+    return sorted(p.name for p in setup.restore_root.glob("uploads-*")) if setup.restore_root.exists() else []
+
+
+class Keys:
+    """pilot.press, counted: the flows are measured in keys."""
+
+    def __init__(self, pilot) -> None:
+        self.pilot, self.count = pilot, 0
+
+    async def __call__(self, *keys: str) -> None:
+        self.count += len(keys)
+        await self.pilot.press(*keys)
+
+    async def type(self, text: str) -> None:
+        await self(*[{" ": "space", "/": "slash"}.get(ch, ch) for ch in text])
+
+
+async def open_uploads(pilot, keys: Keys) -> UploadsScreen:
     app = pilot.app
     await settle(pilot)
-    await pilot.press("u")
-    screen = await wait_for(pilot, lambda: isinstance(app.screen, UploadsScreen) and app.screen, "the uploads screen")
-    table = screen.query_one("#snapshots", DataTable)
+    await keys("u")
+    return await wait_for(pilot, lambda: isinstance(app.screen, UploadsScreen) and app.screen, "the uploads screen")
+
+
+async def open_snapshot(pilot, setup, keys: Keys):
+    screen = await open_uploads(pilot, keys)
+    table = screen.query_one(SnapshotTable)
     await wait_for(pilot, lambda: table.row_count == 1, "the snapshot listed")
-    assert str(table.get_row_at(0)[2]) == setup.snapshot.short_id
-    table.focus()
-    await pilot.press("enter")
-    tree = screen.query_one("#files", Tree)
+    assert str(table.get_row_at(0)[1]) == setup.snapshot.short_id
+    await keys("enter")
+    tree = screen.query_one(PickTree)
     await wait_for(pilot, lambda: node_named(tree.root, "contracts"), "the snapshot's root folder")
     return screen, tree
 
 
-async def test_the_uploads_screen_restores_the_chosen_file_back(setup):
+async def find(pilot, keys: Keys, screen, name: str) -> None:
+    """/ name enter: the cursor on the first match."""
+    await keys("slash")
+    assert screen.focused is screen.query_one(FilterInput)
+    await keys.type(name)
+    tree = screen.query_one(PickTree)
+    await wait_for(pilot, lambda: screen.scan_state == "complete", "the search")
+    await keys("enter")
+    await wait_for(pilot, lambda: screen.focused is tree and tree.cursor_node is not None
+                   and tree.cursor_node.data is not None and name in tree.cursor_node.data.name.lower(),
+                   f"the cursor on {name!r}")
+
+
+async def test_restore_one_lost_file_by_keys_only(setup):
     lost = "contracts/[draft]*.pdf"
     (setup.uploads / lost).unlink()
     app = make_app(setup.settings, clock=time.time, host="backup-host")
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen, tree = await open_snapshot(pilot, setup)
-        contracts = node_named(tree.root, "contracts")
-        await cursor_to(pilot, tree, contracts)
-        await pilot.press("enter")  # opens the folder: listed lazily
-        draft = await wait_for(pilot, lambda: node_named(contracts, "[draft]*.pdf"), "the folder's files")
-        # The filter narrows the opened folders to matching names.
-        filter_input = screen.query_one("#filter")
-        filter_input.value = "smlouva"
-
-        def opened_contracts():
-            node = node_named(tree.root, "contracts")
-            return node if node is not None and node.is_expanded else None
-
-        await wait_for(pilot, lambda: (node := opened_contracts()) and [c.data.name for c in node.children]
-                       == ["Smlouva o dílo 2026.pdf"], "the filtered folder, still open")
-        assert [c.data.name for c in tree.root.children] == ["contracts", "links", "photos"]  # folders stay
-        filter_input.value = ""
-        draft = await wait_for(pilot, lambda: (node := opened_contracts()) and node_named(node, "[draft]*.pdf"),
-                               "the whole folder again")
-        assert node_named(tree.root, "-n leading dash.txt") is not None
-        await cursor_to(pilot, tree, draft)
-        await pilot.press("space")
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen, tree = await open_snapshot(pilot, setup, keys)
+        await find(pilot, keys, screen, "[draft]")
+        await keys("space")
         assert screen.selected == {setup.path(lost)}
-        await click(pilot, "#restore")
+        await keys("r")
         ask = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the confirmation")
         assert "--include" in ask.lines[0] and "\\[draft\\]\\*.pdf" in ask.lines[0]
-        await pilot.press("y")
+        await keys("y")
         await wait_for(pilot, lambda: not screen.query_one("#apply").disabled, "the dry run")
+        assert "dry run: 2 item(s) to copy back" in status(screen) and "will" not in status(screen)
         log = shown_log(screen)
-        assert "dry run: " in log and "--dry-run" in log
-        assert f">f+++++++++ {lost}" in log
-        assert not (setup.uploads / lost).exists()  # nothing copied yet
-        await click(pilot, "#apply")
+        assert "--dry-run" in log and f">f+++++++++ {lost}" in log
+        assert not (setup.uploads / lost).exists() and len(stagings(setup)) == 1  # nothing copied yet
+        await keys("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: (setup.uploads / lost).exists() and screen.query_one("#apply").disabled,
-                       "the file copied back")
+        await keys("y")
+        await wait_for(pilot, lambda: "copied back 2 item(s)" in status(screen), "the copy")  # the file and its folder
+        assert "staging dir" in status(screen) and "removed" in status(screen)
+        assert stagings(setup) == []  # removed after the successful copy
+        assert screen.query_one("#apply").disabled
+        await keys("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+    # u, enter, / + 7 letters, enter, space, r, y, c, y, q
+    assert keys.count == 17
     assert (setup.uploads / lost).read_bytes() == FILES[lost]
     assert (setup.uploads / "contracts" / "draft-notes.pdf").read_bytes() == FILES["contracts/draft-notes.pdf"]
+    assert "copied back into" in app.settings.log_path.read_text()
+
+
+async def test_the_filter_finds_deep_files_keeps_opened_folders_and_escape_clears_then_leaves(setup):
+    app = make_app(setup.settings, clock=time.time, host="backup-host")
+    async with app.run_test(size=(120, 40)) as pilot:
+        keys = Keys(pilot)
+        screen, tree = await open_snapshot(pilot, setup, keys)
+        # The operator opens contracts/ and selects a file in it.
+        contracts = node_named(tree.root, "contracts")
+        await keys("down")
+        assert tree.cursor_node is contracts
+        await keys("enter")
+        await wait_for(pilot, lambda: node_named(node_named(tree.root, "contracts"), "a.pdf"), "contracts listed")
+        await keys("down", "space")
+        selected = set(screen.selected)
+        assert len(selected) == 1
+        # A name deep in a folder never opened: found by the search, its folders opened.
+        await keys("slash")
+        await keys.type("kůň")
+        await wait_for(pilot, lambda: (p := node_named(tree.root, "photos")) and (c := node_named(p, "čeština"))
+                       and node_named(c, "žluťoučký kůň.jpg"), "the deep match with its folders opened")
+        photos = node_named(tree.root, "photos")
+        assert photos.is_expanded and node_named(photos, "čeština").is_expanded
+        assert [c.data.name for c in tree.root.children] == ["photos"]  # searched all: nothing else holds it
+        assert "1 match(es) for 'kůň'" in status(screen) and "searched all" in status(screen)
+        # Escape clears the filter: the folders the operator opened are open again, the selection kept.
+        await keys("escape")
+        filter_input = screen.query_one(FilterInput)
+        assert filter_input.value == "" and isinstance(app.screen, UploadsScreen)
+        await wait_for(pilot, lambda: (c := node_named(tree.root, "contracts")) and c.is_expanded
+                       and node_named(c, "a.pdf"), "contracts open again")
+        assert screen.selected == selected
+        assert node_named(tree.root, "links") is not None
+        # A second escape, on the empty filter, goes back.
+        await keys("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+
+
+async def test_an_early_enter_opens_the_newest_snapshot_when_the_list_arrives(setup, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    real = real_program("restic")
+    # The real restic, held back until the test opens the gate: the list is "still loading".
+    put_on_path(monkeypatch, tmp_path / "bin", "restic",
+                f'#!/bin/sh\nwhile [ ! -e "{gate}" ]; do sleep 0.02; done\nexec "{real}" "$@"\n')
+    app = make_app(setup.settings, clock=time.time, host="backup-host")
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen = await open_uploads(pilot, keys)
+        await keys("enter")
+        assert "still loading the snapshots" in status(screen)
+        gate.touch()
+        tree = screen.query_one(PickTree)
+        await wait_for(pilot, lambda: node_named(tree.root, "contracts"), "the newest snapshot opened")
+        assert screen.snapshot == setup.snapshot and screen.focused is tree
+
+
+def slow_restore_app(setup, tmp_path, monkeypatch):
+    """The app over a copy of the repository with one more snapshot holding a 2 MiB file, and the
+    real restic slowed to 16 KiB/s on PATH: a restore of that file is still running when the
+    operator leaves."""
+    real = real_program("restic")
+    put_on_path(monkeypatch, tmp_path / "bin", "restic",
+                f'#!/bin/sh\nexec "{real}" --limit-download 16 "$@"\n')
+    repo = ResticRepo(tmp_path / "own-repo", setup.repo.password_file, setup.repo.password)
+    shutil.copytree(setup.repo.path, repo.path)  # a second snapshot must not reach the other tests
+    big = setup.uploads.parent / "big-uploads"
+    big.mkdir()
+    (big / "scan.tif").write_bytes(os.urandom(2 * 1024 * 1024))
+    assert repo.run("backup", "--tag", "uploads", str(big)).returncode == 0
+    settings = replace(setup.settings, restic_repository=str(repo.path))
+    return make_app(settings, clock=time.time, host="backup-host")
+
+
+def restic_restoring() -> int | None:
+    return next((pid for pid in descendants() if _comm(pid) == "restic"
+                 and "restore" in Path(f"/proc/{pid}/cmdline").read_text()), None)
+
+
+async def start_slow_restore(pilot, setup, keys: Keys) -> tuple[UploadsScreen, int, list[str]]:
+    screen = await open_uploads(pilot, keys)
+    table = screen.query_one(SnapshotTable)
+    await wait_for(pilot, lambda: table.row_count == 2, "both snapshots")
+    await keys("enter")  # the newest: big-uploads
+    tree = screen.query_one(PickTree)
+    await wait_for(pilot, lambda: node_named(tree.root, "scan.tif"), "the big file")
+    await keys("down", "space", "r", "y")
+    restic = await wait_for(pilot, restic_restoring, "restic restore running")
+    staging = await wait_for(pilot, lambda: stagings(setup), "its staging dir")
+    return screen, restic, staging
+
+
+async def test_leaving_during_a_restore_asks_cancels_it_and_removes_its_staging_dir(setup, tmp_path, monkeypatch):
+    app = slow_restore_app(setup, tmp_path, monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen, restic, staging = await start_slow_restore(pilot, setup, keys)
+        await keys("q")
+        ask = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        assert ask.title_text == "The restore is running. Cancel it and go back?"
+        await keys("escape")  # no: it keeps running
+        await wait_for(pilot, lambda: app.screen is screen, "back on the uploads screen")
+        assert screen.running == "restore" and _comm(restic) == "restic"
+        await keys("escape")  # escape means the same as q
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
+        await keys("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+    assert _comm(restic) != "restic"
+    assert not [pid for pid in descendants() if _comm(pid) == "restic"]
+    assert stagings(setup) == [] and not (setup.restore_root / staging[0]).exists()
+    logged = app.settings.log_path.read_text()
+    assert "the restore was cancelled on leaving the screen" in logged and staging[0] in logged
+
+
+async def test_quitting_the_app_during_a_restore_stops_restic(setup, tmp_path, monkeypatch):
+    app = slow_restore_app(setup, tmp_path, monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen, restic, staging = await start_slow_restore(pilot, setup, keys)
+        await keys("ctrl+q")
+        await wait_for(pilot, lambda: app._exit, "the app quitting")
+    assert not [pid for pid in descendants() if _comm(pid) == "restic"]
+    assert "was stopped as the app quit" in app.settings.log_path.read_text()
+    assert [item.path.name for item in up.old_stagings(app.settings)] == staging  # o removes it next time
+
+
+async def test_restored_files_not_copied_back_ask_before_leaving_and_can_be_removed_later(setup):
+    app = make_app(setup.settings, clock=time.time, host="backup-host")
+    (setup.uploads / "back\\slash.txt").unlink()
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen, tree = await open_snapshot(pilot, setup, keys)
+        await find(pilot, keys, screen, "slash")
+        await keys("space", "r", "y")
+        await wait_for(pilot, lambda: screen.changes, "the dry run")
+        [staging] = stagings(setup)
+        await keys("q")
+        ask = await wait_for(pilot, lambda: isinstance(app.screen, LeaveScreen) and app.screen, "the question")
+        assert "1 restored file(s)" in ask.title_text and "not copied back" in ask.title_text
+        await keys("escape")  # stay
+        await wait_for(pilot, lambda: app.screen is screen, "still here")
+        await keys("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaveScreen), "the question again")
+        await keys("k")  # keep it for later
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+        assert stagings(setup) == [staging]
+        # Next visit: listed with its size, and removed on request.
+        screen = await open_uploads(pilot, keys)
+        await wait_for(pilot, lambda: screen.old, "the old staging dir found")
+        assert "1 old staging dir(s)" in shown_log(screen) and "o offers them for removal" in shown_log(screen)
+        await keys("o")
+        ask = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the offer")
+        assert staging in ask.lines[0] and "1 file(s)" in ask.lines[0]
+        await keys("y")
+        await wait_for(pilot, lambda: "removed 1 old staging dir(s)" in status(screen), "the removal")
+        assert stagings(setup) == []
+        await keys("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the dashboard")
+
+
+async def test_every_key_of_the_screen_is_in_the_footer_at_80x24(setup):
+    app = make_app(setup.settings, clock=time.time, host="backup-host")
+    async with app.run_test(size=(80, 24)) as pilot:
+        keys = Keys(pilot)
+        screen, tree = await open_snapshot(pilot, setup, keys)
+        footer = screen_text(app).splitlines()[-1]
+        for shown_key in ("esc Back", "/ Filter", "space Select", "r Restore", "c Copy back", "o Old staging"):
+            assert shown_key in footer, footer
+        for button in screen.query(Button):
+            assert button.region.height == 1 and app.screen.region.contains_region(button.region)
 
 
 async def test_the_uploads_screen_refuses_a_symlink_leading_out(setup):
     app = make_app(setup.settings, clock=time.time, host="backup-host")
     async with app.run_test(size=(120, 40)) as pilot:
-        screen, tree = await open_snapshot(pilot, setup)
-        await cursor_to(pilot, tree, node_named(tree.root, "links"))
-        await pilot.press("space")  # the whole folder
-        await click(pilot, "#restore")
+        keys = Keys(pilot)
+        screen, tree = await open_snapshot(pilot, setup, keys)
+        await wait_for(pilot, lambda: tree.cursor_node is not None, "the cursor in the tree")
+        await keys("down", "down")
+        assert tree.cursor_node.data.name == "links"
+        await keys("space", "r")  # the whole folder
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: "refused or failed:" in shown_log(screen), "the refusal")
+        await keys("y")
+        await wait_for(pilot, lambda: "refused or failed" in status(screen), "the refusal")
         assert "outside the restored uploads: refused" in shown_log(screen)
+        assert "staging dir removed" in status(screen) and stagings(setup) == []
         assert screen.query_one("#apply").disabled
+
+
+# --- snapshots of the screen ---
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_snapshot_uploads_screen_with_a_deep_match_selected(snap_compare, size, monkeypatch):
+    """At fixed paths, with the snapshot's time and host fixed (restic --time --host); its id is
+    random (content addressed, inodes included), so the table's id cell is shown as a placeholder
+    once the real one was seen."""
+    with snapshot_host(monkeypatch):
+        root = snapshot_root(f"uploads-{size[0]}x{size[1]}")
+        if root.exists():
+            shutil.rmtree(root)
+        uploads = fill_uploads(root / "uploads")
+        repo = init_restic_repo(root / "restic")
+        made = repo.run("backup", "--tag", "uploads", "--host", "backup-host", "--time", "2026-11-26 03:00:00",
+                        str(uploads))
+        assert made.returncode == 0, made.stderr
+        settings = build_settings(root, **repo.flags(uploads))
+        app = make_app(settings, clock=fixed_clock, host="backup-host")
+
+        async def found(pilot):
+            keys = Keys(pilot)
+            screen = await open_uploads(pilot, keys)
+            table = screen.query_one(SnapshotTable)
+            await wait_for(pilot, lambda: table.row_count == 1, "the snapshot listed")
+            assert str(table.get_row_at(0)[1]) == screen.snapshots[0].short_id
+            table.update_cell_at(Coordinate(0, 1), "5a9e1d0c")
+            await keys("enter")
+            await find(pilot, keys, screen, "kůň")
+            await keys("space")
+            await wait_for(pilot, lambda: "1 selected" in str(screen.query_one("#selected").render()), "selected")
+
+        assert snap_compare(app, terminal_size=size, run_before=found)

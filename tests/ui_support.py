@@ -7,10 +7,13 @@ on screen) and every date shown derives from FIXED_NOW (the snapshot tests read 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
+import os
 import shutil
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -116,6 +119,23 @@ def build_app(tree_kind: str = "healthy", *, root: Path, clock: Callable[[], flo
 
 def snapshot_root(name: str) -> Path:
     return SNAPSHOT_ROOT / name
+
+
+@contextmanager
+def snapshot_host(monkeypatch):
+    """For a snapshot test: dates in UTC and the fixed folders under SNAPSHOT_ROOT to this test
+    alone (another pytest on the host waits for the lock)."""
+    SNAPSHOT_ROOT.mkdir(parents=True, exist_ok=True)
+    lock = os.open(SNAPSHOT_ROOT / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        os.close(lock)
 
 
 # --- Pilot helpers ---

@@ -1,10 +1,12 @@
-"""Child processes: a clean environment, their own process group, stderr drained and redacted,
-stop by signal to the group (then SIGKILL), and blocking relays awaited without blocking the loop.
+"""Child processes: a clean environment, their own process group, a lower CPU and I/O priority,
+stderr drained and redacted, stop by signal to the group (then SIGKILL), and blocking relays awaited
+without blocking the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shlex
 import shutil
@@ -15,6 +17,7 @@ from collections import deque
 from typing import Callable, Iterable, Sequence
 
 from .fmt import printable
+from .settings import child_priority
 
 CHUNK = 1024 * 1024
 
@@ -49,6 +52,48 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env.setdefault("LC_ALL", "C.UTF-8")
     env.update(extra or {})
     return env
+
+
+def priority_prefix(nice: int, ionice: str) -> list[str]:
+    """The argv prefix that lowers a child's priority: `ionice -t -c 3 nice -n 10`, as set.
+
+    Each helper sets its priority on itself and execs the next one, so the real program holds it
+    from its first instruction, keeps the pid Popen returned (its process group and the signals
+    of a cancel are unchanged) and hands it to everything it forks. Not `preexec_fn`: Python code
+    between fork and exec is unsafe in a process with threads (the UI, the relays, the stderr
+    drains): a lock another thread held at the fork stays held in the child forever. Not
+    `os.setpriority` after Popen: the child would already run, and fork, at the app's priority.
+    `nice -n` adds to the app's own niceness: the difference is asked for, so children run at
+    `nice` (or at the app's niceness when that is higher already)."""
+    prefix: list[str] = []
+    if ionice != "off" and (program := shutil.which("ionice")):
+        level = ["-c", "3"] if ionice == "idle" else ["-c", "2", "-n", ionice.partition(":")[2] or "7"]
+        prefix += [program, "-t", *level]  # -t: where the class cannot be set, run the program anyway
+    step = nice - os.getpriority(os.PRIO_PROCESS, 0)
+    if nice and step > 0 and (program := shutil.which("nice")):
+        prefix += [program, "-n", str(step)]
+    return prefix
+
+
+def lowered(argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> list[str]:
+    """argv behind the priority prefix of the settings in effect (OPS_CHILD_NICE, OPS_CHILD_IONICE).
+    The program is looked up first, on the child's PATH, so a missing one still raises
+    FileNotFoundError here (behind `nice` it would be an exit status 127)."""
+    argv = [str(a) for a in argv]
+    prefix = priority_prefix(*child_priority())
+    if not prefix:
+        return argv
+    program = argv[0]
+    if os.sep in program:
+        place = os.path.join(cwd, program) if cwd else program
+        if not os.path.exists(place):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    else:
+        found = shutil.which(program, path=(os.environ if env is None else env).get("PATH", os.defpath))
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        program = found
+    return [*prefix, program, *argv[1:]]
 
 
 def compressor() -> list[str]:
@@ -111,7 +156,8 @@ class LineCollector(threading.Thread):
 
 
 class Child:
-    """One subprocess in its own session (process group), never through a shell."""
+    """One subprocess in its own session (process group), never through a shell, at the lower
+    priority the settings ask for (`lowered`)."""
 
     def __init__(self, argv: Sequence[str], *, redact: Callable[[str], str | None],
                  on_line: Callable[[str], None] | None = None, stdin=subprocess.DEVNULL,
@@ -119,10 +165,10 @@ class Child:
                  first_signal: int = signal.SIGTERM, cwd: str | None = None) -> None:
         self.argv = [str(a) for a in argv]
         self.first_signal = first_signal
+        env = child_env() if env is None else env
         self.proc = subprocess.Popen(
-            self.argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-            env=child_env() if env is None else env, start_new_session=True, close_fds=True,
-            pass_fds=tuple(pass_fds), cwd=cwd,
+            lowered(self.argv, env, cwd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            env=env, start_new_session=True, close_fds=True, pass_fds=tuple(pass_fds), cwd=cwd,
         )
         self.stderr = LineCollector(self.proc.stderr, redact, on_line)
 

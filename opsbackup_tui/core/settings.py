@@ -185,6 +185,28 @@ def _subset(raw: str) -> str:
     return text
 
 
+_OFF = {"0", "off", "no", "none", "false"}
+
+
+def _nice(raw: str) -> int:
+    text = raw.strip().lower()
+    if text in _OFF:
+        return 0
+    return _int_in(text, 1, 19, "niceness", "a niceness must be between 1 and 19 (0 or off: unchanged)")
+
+
+def _ionice(raw: str) -> str:
+    text = raw.strip().lower()
+    if text in _OFF:
+        return "off"
+    if text == "idle":
+        return "idle"
+    name, _, level = text.partition(":")
+    if name != "best-effort":
+        raise ValueError("not an I/O class (idle, best-effort, best-effort:0 to best-effort:7, or off)")
+    return f"best-effort:{_int_in(level or '7', 0, 7, 'best-effort level', 'a best-effort level must be 0 to 7')}"
+
+
 def _secret(raw: str) -> Secret:
     if "\0" in raw:
         raise ValueError("contains a NUL byte")
@@ -295,6 +317,12 @@ VARS: tuple[Var, ...] = (
         "mysql clients that import a dump's tables at once (verify, drill, monthly, DR); views, routines, "
         "triggers and events follow on one more. Default: the number of cores, at most 8; 1 imports the "
         "whole dump on one client, in order."),
+    Var("child_nice", ("OPS_CHILD_NICE",), _nice, 10,
+        "Niceness (1-19) of every program the jobs and the uploads restore run (mariadb-dump, pigz, mariadb, "
+        "restic, rsync), so the UI and the host stay responsive; 0 or off: the app's own priority."),
+    Var("child_ionice", ("OPS_CHILD_IONICE",), _ionice, "idle",
+        "Their I/O class: idle (disk time only when nobody else wants it), best-effort or best-effort:0 to 7 "
+        "(7 lowest), or off (the app's own)."),
 )
 
 VARS_BY_NAME = {var.name: var for var in VARS}
@@ -341,6 +369,8 @@ class Settings:
     prometheus_timeout_s: float
     fleet_stale_min: int
     import_jobs: int
+    child_nice: int
+    child_ionice: str
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -541,14 +571,27 @@ def load_settings(
 
         values["site"] = socket.gethostname()
 
-    return Settings(**values, config_file=config_path, sources=sources)
+    settings = Settings(**values, config_file=config_path, sources=sources)
+    _in_effect["child_priority"] = (settings.child_nice, settings.child_ionice)
+    return settings
+
+
+# What the process runs with, for the code that has no Settings at hand: core.proc gives every child
+# the priority of the settings loaded last (the CLI and the UI load them once per process).
+_in_effect: dict[str, Any] = {"child_priority": (VARS_BY_NAME["child_nice"].default,
+                                                 VARS_BY_NAME["child_ionice"].default)}
+
+
+def child_priority() -> tuple[int, str]:
+    """(niceness, I/O class) for child processes: OPS_CHILD_NICE and OPS_CHILD_IONICE in effect."""
+    return _in_effect["child_priority"]
 
 
 _EXPECTED = {
     _positive_int: "a whole number", _positive_float: "a number", _factor: "a number", _port: "a port number",
     _path: "a path", _text: "a text", _identifier: "a name", _table_list: "a list of tables", _url: "a URL",
     _secret_url: "a URL", _subset: "a data subset", _argv: "a command line", _path_list: "a list of paths",
-    _secret: "a text",
+    _secret: "a text", _nice: "a niceness", _ionice: "an I/O class",
 }
 
 _HINTS = {
@@ -565,6 +608,8 @@ _HINTS = {
     _server_url: "Use the server's address such as http://prometheus.internal:9090",
     _subset: "Use a percentage such as 10% or a fraction such as 1/12",
     _argv: "Use a command line such as: php artisan config:clear",
+    _nice: "Use a niceness from 1 to 19, or off",
+    _ionice: "Use idle, best-effort, best-effort:7 or off",
 }
 
 
